@@ -1,0 +1,189 @@
+"""The one settings object.
+
+Every knob lives here, with a sub-model per part. Values come, highest
+priority first, from: keyword arguments, environment variables
+(``DIGITIZE_`` prefix, ``__`` between levels, e.g.
+``DIGITIZE_OCR__DEFAULT_MODEL``), an optional TOML file named by
+``DIGITIZE_CONFIG`` (or ``--config``), then the defaults below.
+
+Settings are plain pydantic models, so they pickle cleanly into worker
+processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from digitize.errors import ConfigError
+
+__all__ = ["Settings", "OCRSettings", "ImageSettings", "StorageSettings", "CatalogSettings", "load_settings"]
+
+# Privacy defaults: nothing phones home unless the operator says so.
+PRIVACY_ENV = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # One OpenMP thread per Tesseract: threads thrash on small machines;
+    # we parallelise by page instead.
+    "OMP_THREAD_LIMIT": "1",
+}
+
+
+def apply_process_defaults() -> None:
+    """Set the project's environment defaults unless the operator set them."""
+    for key, value in PRIVACY_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+class OCRSettings(BaseModel):
+    """Tesseract: which model reads which language/script."""
+
+    # Measured (bench/ocr_models.py): Tesseract's script model "Cyrillic"
+    # reads Azerbaijani Cyrillic far better than "aze_cyrl", whose character
+    # set lacks Ғ, Ө, Ү, Ч and Ш.
+    models: dict[str, str] = Field(
+        default_factory=lambda: {
+            "az-Cyrl": "Cyrillic",
+            "az-Latn": "aze",
+            "ru-Cyrl": "rus",
+            "ru": "rus",
+            "az": "Cyrillic",
+        }
+    )
+    default_model: str = "Cyrillic"
+    tessdata: Path | None = None  # None: found from the Debian install
+    page_segmentation_mode: int = 3  # fully automatic, no OSD
+    timeout_seconds: float = 300.0
+
+    def model_for(self, language: str, script: str | None) -> str:
+        """The Tesseract model for an item's language and script."""
+        if script:
+            key = f"{language}-{script}"
+            if key in self.models:
+                return self.models[key]
+        return self.models.get(language, self.default_model)
+
+
+class ImageSettings(BaseModel):
+    """Loading and cleaning page images."""
+
+    # Pillow's decompression-bomb limit: a page larger than this is refused.
+    max_image_pixels: int = 250_000_000  # ≈ A0 at 600 dpi
+    default_dpi: int = 300
+    max_skew_degrees: float = 15.0
+    # Text pages go into the reading PDF as JPEG (grey/colour) or lossless
+    # bi-level; the original scan stays the master.
+    access_jpeg_quality: int = 75
+
+
+class StorageSettings(BaseModel):
+    """Where results go: a local folder (file://) or S3 (s3://bucket/prefix)."""
+
+    url: str = "file://./digitize-data/store"
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    # Files at or above this size are uploaded in parts of this size.
+    multipart_chunk_mb: int = 16
+    connect_timeout_seconds: float = 5.0
+    max_attempts: int = 3
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not (value.startswith("file://") or value.startswith("s3://")):
+            raise ValueError("storage url must start with file:// or s3://")
+        return value
+
+
+class CatalogSettings(BaseModel):
+    """The e-library catalog database (SQLAlchemy URL)."""
+
+    url: str = "sqlite:///./digitize-data/catalog.sqlite3"
+
+
+class Settings(BaseSettings):
+    """Every knob of the pipeline."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGITIZE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    work_dir: Path = Path("./digitize-data/work")
+    output_dir: Path = Path("./digitize-data/output")
+    # Pages processed at once (one Tesseract thread each).
+    workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    # Items processed at once; each item runs its pages on the workers.
+    item_workers: int = 1
+    ocr: OCRSettings = Field(default_factory=OCRSettings)
+    image: ImageSettings = Field(default_factory=ImageSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlFileSource(settings_cls))
+
+    def fingerprint(self, *parts: str) -> str:
+        """A short hash of the settings that change a stage's output.
+
+        ``parts`` names the sub-models that matter (e.g. "ocr", "image"), so
+        that changing the storage URL does not invalidate the OCR cache.
+        """
+        data = {part: self._dump_part(part) for part in parts}
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def _dump_part(self, part: str) -> Any:
+        value = getattr(self, part)
+        return value.model_dump(mode="json") if isinstance(value, BaseModel) else str(value)
+
+
+class _TomlFileSource(PydanticBaseSettingsSource):
+    """Reads the optional TOML file named by DIGITIZE_CONFIG."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("DIGITIZE_CONFIG")
+        if not path:
+            return {}
+        try:
+            with open(path, "rb") as handle:
+                return tomllib.load(handle)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} (DIGITIZE_CONFIG) does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings, turning validation problems into a ConfigError."""
+    if config_file is not None:
+        os.environ["DIGITIZE_CONFIG"] = str(config_file)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc

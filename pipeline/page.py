@@ -1,0 +1,261 @@
+"""One page through every stage: load → prepare → deskew → OCR → text → page PDF.
+
+Each stage writes into the page's own work folder with a predictable name,
+so every intermediate can be inspected. ``page.json`` is written last and
+carries a key made of the source file's hash and every setting that
+changes the output: a re-run with the same key reuses the page (resume
+after a crash), a changed scan or setting redoes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import time
+from pathlib import Path
+
+import img2pdf
+import numpy as np
+import pikepdf
+from PIL import Image
+
+from digitize.errors import DigitizeError, ImageStageError, OutputError
+from digitize.settings import Settings
+from pipeline import deskew, tesseract
+from pipeline.hocr import page_text, parse_hocr
+from pipeline.model import PageJob, PageResult, ProcessingStep
+from pipeline.prepare import prepare
+from pipeline.textlayer import add_text_layer
+from scanners.images import load_page
+from transliteration import RULES_VERSION, transliterate_words
+
+__all__ = ["PIPELINE_VERSION", "process_page", "page_cache_key"]
+
+log = logging.getLogger(__name__)
+
+# Bump when a stage changes its output, so cached pages are redone.
+PIPELINE_VERSION = "1"
+
+_RESULT = "page.json"
+
+
+def page_cache_key(job: PageJob, settings: Settings) -> str:
+    parts = [
+        PIPELINE_VERSION,
+        job.kind,
+        job.source_sha256,
+        str(job.frame),
+        job.ocr_model,
+        RULES_VERSION,
+        settings.fingerprint("ocr", "image"),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+
+
+def _cached(job: PageJob, key: str) -> PageResult | None:
+    path = job.work_dir / _RESULT
+    try:
+        result = PageResult.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if result.cache_key != key:
+        return None
+    if not all(p.exists() for p in (result.pdf, result.hocr, result.text, result.text_latin) if p is not None):
+        return None
+    return result
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def process_page(job: PageJob, settings: Settings) -> PageResult:
+    """Process one page; reuse a finished result with the same inputs."""
+    key = page_cache_key(job, settings)
+    cached = _cached(job, key)
+    if cached is not None:
+        log.debug("page %s of %s: reusing %s", job.seq, job.item_id, job.work_dir)
+        return cached
+    job.work_dir.mkdir(parents=True, exist_ok=True)
+    if job.kind == "text":
+        result = _process_text_page(job, settings, key)
+    else:
+        result = _process_image_page(job, settings, key)
+    _write_atomic(job.work_dir / _RESULT, result.to_json().encode("utf-8"))
+    return result
+
+
+def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult:
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    loaded = load_page(job.source, job.frame, settings.image.max_image_pixels)
+    dpi = loaded.dpi or float(settings.image.default_dpi)
+    try:
+        working = prepare(loaded.image)
+    except (ValueError, OSError) as exc:
+        raise ImageStageError(f"{job.label}: image mode {loaded.image.mode} cannot be converted ({exc})") from exc
+    del loaded
+    seconds["load"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    angle = deskew.estimate_skew(working.grey, settings.image.max_skew_degrees)
+    picture = deskew.rotate(working.picture, -angle, bilevel=working.bilevel)
+    grey = picture if picture.ndim == 2 else deskew.rotate(working.grey, -angle)
+    seconds["deskew"] = time.perf_counter() - clock
+    height, width = grey.shape
+
+    clock = time.perf_counter()
+    info = tesseract.probe(settings.ocr.tessdata)
+    page_div, confidence = tesseract.recognize_hocr(
+        Image.fromarray(grey),
+        model=job.ocr_model,
+        dpi=dpi,
+        tessdata=info.tessdata,
+        psm=settings.ocr.page_segmentation_mode,
+    )
+    hocr_path = job.work_dir / "page.hocr"
+    _write_atomic(hocr_path, tesseract.hocr_document(page_div, info.version, "az").encode("utf-8"))
+    ocr = parse_hocr(hocr_path)
+    seconds["ocr"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    words = [word.text for word in ocr.words]
+    latin_words = transliterate_words(words)
+    text_path = job.work_dir / "text.original.txt"
+    latin_path = job.work_dir / "text.latin.txt"
+    _write_atomic(text_path, page_text(ocr).encode("utf-8"))
+    _write_atomic(latin_path, page_text(ocr, latin_words).encode("utf-8"))
+    seconds["transliterate"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    access = _encode_access_image(picture, working.bilevel, dpi, settings.image.access_jpeg_quality)
+    pdf_path = job.work_dir / "page.pdf"
+    _page_pdf(access, dpi, pdf_path, lambda pdf, page: add_text_layer(pdf, page, ocr, words, dpi, info.tessdata))
+    seconds["pdf"] = time.perf_counter() - clock
+
+    steps = (
+        ProcessingStep("load", "decoded the scanned page", {"file": job.source.name, "frame": job.frame, "dpi": dpi}),
+        ProcessingStep(
+            "deskew",
+            "measured text-line skew by projection profile and rotated the page straight",
+            {"angle_degrees": angle, "corrected": abs(angle) >= deskew.MIN_CORRECTION_DEGREES},
+        ),
+        ProcessingStep(
+            "ocr",
+            "recognised text with Tesseract (LSTM)",
+            {"engine": f"tesseract {info.version}", "model": job.ocr_model, "psm": settings.ocr.page_segmentation_mode},
+        ),
+        ProcessingStep("transliterate", "Azerbaijani Cyrillic to Latin", {"rules_version": RULES_VERSION}),
+        ProcessingStep(
+            "pdf",
+            "page image with invisible text layer",
+            {"image": "CCITT G4" if working.bilevel else f"JPEG q{settings.image.access_jpeg_quality}"},
+        ),
+    )
+    return PageResult(
+        item_id=job.item_id,
+        seq=job.seq,
+        source=job.source,
+        frame=job.frame,
+        width=width,
+        height=height,
+        dpi=dpi,
+        pdf=pdf_path,
+        hocr=hocr_path,
+        text=text_path,
+        text_latin=latin_path,
+        skew_degrees=angle,
+        mean_confidence=round(confidence, 2) if confidence is not None else None,
+        word_count=len(words),
+        cache_key=key,
+        seconds={k: round(v, 3) for k, v in seconds.items()},
+        steps=steps,
+    )
+
+
+def _encode_access_image(picture: np.ndarray, bilevel: bool, dpi: float, quality: int) -> bytes:
+    """The picture a reader sees: JPEG for grey/colour, lossless G4 for black-and-white."""
+    buffer = io.BytesIO()
+    image = Image.fromarray(picture)
+    if bilevel:
+        image.convert("1").save(buffer, format="TIFF", compression="group4", dpi=(dpi, dpi))
+    else:
+        image.save(buffer, format="JPEG", quality=quality, optimize=True, dpi=(round(dpi), round(dpi)))
+    return buffer.getvalue()
+
+
+def _page_pdf(image_bytes: bytes, dpi: float, out: Path, decorate=None) -> None:
+    """A one-page PDF of an image at ``dpi``, optionally decorated (text layer)."""
+    try:
+        layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
+        data = img2pdf.convert(image_bytes, layout_fun=layout, rotation=img2pdf.Rotation.ifvalid)
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            if decorate is not None:
+                decorate(pdf, pdf.pages[0])
+            tmp = out.with_name(f".{out.name}.tmp")
+            pdf.save(tmp)
+        os.replace(tmp, out)
+    except DigitizeError:
+        raise
+    except (img2pdf.ImageOpenError, img2pdf.AlphaChannelError, pikepdf.PdfError, OSError, ValueError) as exc:
+        raise OutputError(f"{out}: cannot build the page PDF ({exc})") from exc
+
+
+def _process_image_page(job: PageJob, settings: Settings, key: str) -> PageResult:
+    """Scores and art prints: the scan goes into the access PDF without loss.
+
+    No deskew, no binarisation, no lossy encoding. A single-image file is
+    embedded exactly as stored (img2pdf copies JPEG and PNG data
+    unchanged); a frame of a multi-page file is extracted to PNG first.
+    """
+    clock = time.perf_counter()
+    loaded = load_page(job.source, job.frame, settings.image.max_image_pixels)
+    dpi = loaded.dpi or float(settings.image.default_dpi)
+    width, height = loaded.image.size
+    pdf_path = job.work_dir / "page.pdf"
+    if job.frames_in_file == 1 and job.source.suffix.lower() != ".pdf":
+        data = job.source.read_bytes()
+        try:
+            _page_pdf(data, dpi, pdf_path)
+            embedded = "original file data"
+        except OutputError:
+            data = _lossless_png(loaded.image)
+            _page_pdf(data, dpi, pdf_path)
+            embedded = "PNG (lossless) of the decoded scan"
+    else:
+        _page_pdf(_lossless_png(loaded.image), dpi, pdf_path)
+        embedded = "PNG (lossless) of the decoded frame"
+    steps = (
+        ProcessingStep("load", "decoded the scanned page", {"file": job.source.name, "frame": job.frame, "dpi": dpi}),
+        ProcessingStep("pdf", "lossless access PDF; no image processing", {"embedded": embedded}),
+    )
+    return PageResult(
+        item_id=job.item_id,
+        seq=job.seq,
+        source=job.source,
+        frame=job.frame,
+        width=width,
+        height=height,
+        dpi=dpi,
+        pdf=pdf_path,
+        cache_key=key,
+        seconds={"pdf": round(time.perf_counter() - clock, 3)},
+        steps=steps,
+    )
+
+
+def _lossless_png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # img2pdf cannot embed alpha; the master keeps it.
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
+    elif image.mode == "CMYK":
+        image = image.convert("RGB")
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

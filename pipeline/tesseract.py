@@ -1,0 +1,183 @@
+"""Tesseract, wrapped once: probe, model lookup, and recognition.
+
+We drive Tesseract through tesserocr (the C++ API in-process) rather than
+the CLI: the model is loaded once per worker process and kept, instead of
+once per page (measured: 0.13 s load, then ~1.1 s per A5 page, against
+1.4 s per page for the CLI with one thread). Each worker runs one OpenMP
+thread (``OMP_THREAD_LIMIT=1``, set by :mod:`digitize`); we parallelise by
+page.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from digitize.errors import MissingDependencyError, OCRError
+
+__all__ = [
+    "MIN_VERSION",
+    "TesseractInfo",
+    "probe",
+    "find_tessdata",
+    "check_model",
+    "recognize_hocr",
+]
+
+log = logging.getLogger(__name__)
+
+MIN_VERSION = (5, 0)
+
+_TESSDATA_CANDIDATES = (
+    "/usr/share/tesseract-ocr/5/tessdata",
+    "/usr/share/tesseract-ocr/4.00/tessdata",
+    "/usr/share/tessdata",
+    "/usr/local/share/tessdata",
+)
+
+# Debian package that ships each model we name in settings.
+_DEBIAN_PACKAGES = {
+    "Cyrillic": "tesseract-ocr-script-cyrl",
+    "Latin": "tesseract-ocr-script-latn",
+    "aze_cyrl": "tesseract-ocr-aze-cyrl",
+    "aze": "tesseract-ocr-aze",
+    "rus": "tesseract-ocr-rus",
+    "eng": "tesseract-ocr-eng",
+    "kaz": "tesseract-ocr-kaz",
+    "uzb_cyrl": "tesseract-ocr-uzb-cyrl",
+    "uzb": "tesseract-ocr-uzb",
+}
+
+
+@dataclass(frozen=True)
+class TesseractInfo:
+    version: str
+    tessdata: Path
+    models: tuple[str, ...]
+
+
+def find_tessdata(configured: Path | None = None) -> Path:
+    """The tessdata folder: the configured one, TESSDATA_PREFIX, or Debian's."""
+    candidates = [str(configured)] if configured else []
+    if os.environ.get("TESSDATA_PREFIX"):
+        candidates.append(os.environ["TESSDATA_PREFIX"])
+    candidates.extend(_TESSDATA_CANDIDATES)
+    for candidate in candidates:
+        path = Path(candidate)
+        if path.is_dir() and any(path.glob("*.traineddata")):
+            return path
+    raise MissingDependencyError(
+        "no Tesseract models found (looked in "
+        + ", ".join(candidates)
+        + "); install them: apt-get install tesseract-ocr tesseract-ocr-script-cyrl"
+    )
+
+
+def _import_tesserocr():
+    try:
+        import tesserocr
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise MissingDependencyError(
+            f"the tesserocr Python package cannot be loaded ({exc}); run the project's setup (bin/setup)"
+        ) from exc
+    return tesserocr
+
+
+@lru_cache(maxsize=4)
+def probe(tessdata: Path | None = None) -> TesseractInfo:
+    """Check Tesseract once: version and the models it can load."""
+    tesserocr = _import_tesserocr()
+    folder = find_tessdata(tessdata)
+    first_line = tesserocr.tesseract_version().splitlines()[0]
+    version = first_line.split()[-1]
+    numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    if numbers < MIN_VERSION:
+        raise MissingDependencyError(
+            f"Tesseract {version} is too old; {'.'.join(map(str, MIN_VERSION))} or newer is needed"
+        )
+    _, models = tesserocr.get_languages(str(folder) + os.sep)
+    log.debug("tesseract %s, models in %s: %s", version, folder, models)
+    return TesseractInfo(version, folder, tuple(sorted(models)))
+
+
+def check_model(model: str, tessdata: Path | None = None) -> None:
+    """Raise MissingDependencyError naming the Debian package of a missing model."""
+    info = probe(tessdata)
+    for part in model.split("+"):
+        name = part.split("/")[-1]  # "script/Cyrillic" and "Cyrillic" are the same model
+        if name not in info.models:
+            package = _DEBIAN_PACKAGES.get(name, f"the package that ships {name}.traineddata")
+            raise MissingDependencyError(
+                f"Tesseract model {name!r} is not installed in {info.tessdata}; "
+                f"install it: apt-get install {package}"
+            )
+
+
+def _normalise_model(model: str) -> str:
+    return "+".join(part.split("/")[-1] for part in model.split("+"))
+
+
+_local = threading.local()
+
+
+def _api(model: str, tessdata: Path, psm: int):
+    """One loaded Tesseract per (thread, model): the model loads only once."""
+    cache = getattr(_local, "apis", None)
+    if cache is None:
+        cache = _local.apis = {}
+    key = (model, str(tessdata), psm)
+    api = cache.get(key)
+    if api is None:
+        tesserocr = _import_tesserocr()
+        try:
+            api = tesserocr.PyTessBaseAPI(
+                path=str(tessdata) + os.sep,
+                lang=_normalise_model(model),
+                psm=psm,
+                oem=tesserocr.OEM.LSTM_ONLY,
+            )
+        except RuntimeError as exc:
+            raise OCRError(f"Tesseract could not load model {model!r} from {tessdata}: {exc}") from exc
+        cache[key] = api
+    return api
+
+
+def recognize_hocr(image, *, model: str, dpi: float, tessdata: Path, psm: int = 3) -> tuple[str, float | None]:
+    """Recognise a PIL image; return Tesseract's hOCR page and mean confidence.
+
+    An empty page (no text found) is a normal result: an hOCR page with no
+    words and ``None`` confidence.
+    """
+    api = _api(model, tessdata, psm)
+    try:
+        api.SetImage(image)
+        api.SetSourceResolution(max(70, int(round(dpi))))
+        if not api.Recognize():
+            raise OCRError("Tesseract failed to recognise the page")
+        hocr = api.GetHOCRText(0)
+        words = api.AllWordConfidences()
+        confidence = (sum(words) / len(words)) if words else None
+    finally:
+        api.Clear()
+    return hocr or "", confidence
+
+
+def hocr_document(page_div: str, version: str, language: str) -> str:
+    """Wrap Tesseract's hOCR page in a complete hOCR (XHTML) document."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN"\n'
+        '    "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
+        f'<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="{language}" lang="{language}">\n'
+        " <head>\n  <title></title>\n"
+        '  <meta http-equiv="Content-Type" content="text/html;charset=utf-8"/>\n'
+        f"  <meta name='ocr-system' content='tesseract {version}'/>\n"
+        "  <meta name='ocr-capabilities' content='ocr_page ocr_carea ocr_par ocr_line ocrx_word ocrp_wconf'/>\n"
+        " </head>\n <body>\n"
+        f"{page_div}"
+        " </body>\n</html>\n"
+    )

@@ -1,0 +1,196 @@
+"""The local-folder object store (``file://`` URLs).
+
+Objects are plain files under the root, so an operator can browse them.
+Each file ``dir/name`` has a hidden sidecar ``dir/.name.sha256`` recording its
+digest together with the size, mtime and inode it was computed for; if any of
+those no longer match (the file was edited or replaced behind our back) the
+digest is recomputed rather than trusted.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from digitize.errors import StorageError, VerificationError
+from storage.objects import READ_CHUNK, ObjectStore, StoredObject, check_key, check_sha256, sha256_file
+
+__all__ = ["LocalObjectStore"]
+
+
+class LocalObjectStore(ObjectStore):
+    """Objects as files under ``root``; writes are atomic (temp file, fsync, rename)."""
+
+    def __init__(self, root: Path | str) -> None:
+        # Nothing is created until the first put, so opening a store to read
+        # or list has no side effects.
+        self.root = Path(root).absolute()
+
+    # -- paths ---------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    @staticmethod
+    def _sidecar(path: Path) -> Path:
+        return path.with_name(f".{path.name}.sha256")
+
+    # -- ObjectStore ---------------------------------------------------------
+
+    def _upload(
+        self, key: str, path: Path, size: int, sha256: str, content_type: str | None
+    ) -> None:
+        target = self._path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            stat = self._write_temp_and_replace(path, target, size, sha256)
+            self._write_sidecar(target, sha256, stat)
+            _fsync_dir(target.parent)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write {target} in {self.describe()}: {exc.strerror or exc}"
+            ) from exc
+
+    def _write_temp_and_replace(
+        self, source: Path, target: Path, size: int, sha256: str
+    ) -> os.stat_result:
+        # The temp file sits next to the target so os.replace is a rename
+        # within one filesystem: readers see the old file or the new one,
+        # never a half-written one, even after a crash.
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            digest = hashlib.sha256()
+            written = 0
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                while chunk := src.read(READ_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    written += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+                stat = os.fstat(out.fileno())
+            # Verify what was written against what was promised: catches a
+            # file that changed since it was hashed, or a wrong sha256 argument.
+            if written != size or digest.hexdigest() != sha256:
+                raise VerificationError(
+                    f"{source} changed while it was being stored as {target.name}: "
+                    f"expected {size} bytes with sha256 {sha256}, "
+                    f"read {written} bytes with sha256 {digest.hexdigest()}"
+                )
+            os.replace(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return stat
+
+    def _write_sidecar(self, target: Path, sha256: str, stat: os.stat_result) -> None:
+        sidecar = self._sidecar(target)
+        temp = sidecar.with_name(f"{sidecar.name}.{secrets.token_hex(6)}.tmp")
+        line = f"{sha256} {stat.st_size} {stat.st_mtime_ns} {stat.st_ino}\n"
+        try:
+            with open(temp, "x", encoding="ascii") as out:
+                out.write(line)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, sidecar)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def _recorded_sha256(self, path: Path, stat: os.stat_result) -> str | None:
+        """The sidecar's digest if it was computed for this very file version."""
+        try:
+            fields = self._sidecar(path).read_text(encoding="ascii").split()
+            sha256, size, mtime_ns, inode = fields[0], int(fields[1]), int(fields[2]), int(fields[3])
+            check_sha256(sha256)
+        except (OSError, ValueError, IndexError, StorageError):
+            return None
+        if (size, mtime_ns, inode) != (stat.st_size, stat.st_mtime_ns, stat.st_ino):
+            return None
+        return sha256
+
+    def stat(self, key: str) -> StoredObject | None:
+        path = self._path(key)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        if not path.is_file():
+            return None
+        sha256 = self._recorded_sha256(path, stat) or sha256_file(path)
+        return StoredObject(key, stat.st_size, sha256)
+
+    def verify(self, key: str, size: int, sha256: str) -> bool:
+        path = self._path(key)
+        try:
+            if not path.is_file() or path.stat().st_size != size:
+                return False
+        except OSError:
+            return False
+        return sha256_file(path) == check_sha256(sha256)
+
+    def open_read(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            if path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+            return open(path, "rb")
+        except FileNotFoundError as exc:
+            raise StorageError(f"no object {key!r} in {self.describe()}") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink(missing_ok=True)
+            self._sidecar(path).unlink(missing_ok=True)
+        except NotADirectoryError:
+            return
+        except OSError as exc:
+            raise StorageError(f"cannot delete {path}: {exc.strerror or exc}") from exc
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys under ``prefix``, folder by folder in name order."""
+        folder, _, _ = prefix.rpartition("/")
+        start = self._path(folder) if folder else self.root
+        if not start.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(start):
+            # Hidden names are our sidecars and temp files, never objects.
+            dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
+            relative = Path(dirpath).relative_to(self.root).as_posix()
+            base = "" if relative == "." else relative + "/"
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                key = base + name
+                if key.startswith(prefix):
+                    yield key
+
+    def url_for(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def describe(self) -> str:
+        return f"local folder {self.root}"
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable: fsync the folder that holds it (POSIX only)."""
+    if os.name != "posix":  # pragma: no cover - Windows has no directory fds
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

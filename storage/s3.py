@@ -1,0 +1,488 @@
+"""The S3 object store (``s3://bucket/prefix`` URLs), for AWS or SeaweedFS/MinIO.
+
+Integrity is checked twice: the server checks each request body against the
+Content-MD5 we send (a corrupted transfer is refused), and after the upload
+the ETag the server reports is compared with the one computed locally (MD5,
+or for multipart uploads the MD5 of the part MD5s plus ``-N``). Servers with
+another ETag scheme (AWS SSE-KMS, some clones) are verified by reading the
+object back. The SHA-256 goes into the object's metadata (``x-amz-meta-sha256``)
+so a re-run can skip unchanged files with one HEAD request.
+
+botocore's exceptions are translated in one place, ``_errors``; messages name
+the endpoint and object but never the credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import itertools
+import logging
+import math
+import mimetypes
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit, urlunsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    SSLError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from digitize.errors import ConfigError, StorageError, StorageUnavailableError, VerificationError
+from digitize.settings import StorageSettings
+from storage.objects import READ_CHUNK, ObjectStore, StoredObject, check_key, check_sha256
+
+__all__ = ["S3ObjectStore", "parse_s3_url", "multipart_etag"]
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+MIN_PART_BYTES = 5 * MIB  # S3's minimum size of every part but the last
+MAX_PARTS = 10_000
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+_UNAVAILABLE = {
+    "InternalError",
+    "ServiceUnavailable",
+    "SlowDown",
+    "RequestTimeout",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+}
+_BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
+_BAD_DIGEST = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"}
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """Split ``s3://bucket/some/prefix`` into ("bucket", "some/prefix/")."""
+    if not url.startswith("s3://"):
+        raise ConfigError(f"storage url {url!r} is not an s3:// URL")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    if not bucket:
+        raise ConfigError(f"storage url {url!r} names no bucket: use s3://BUCKET/PREFIX")
+    prefix = prefix.strip("/")
+    if prefix:
+        try:
+            check_key(prefix)
+        except StorageError as exc:
+            raise ConfigError(f"storage url {url!r} has an invalid prefix: {exc}") from exc
+        prefix += "/"
+    return bucket, prefix
+
+
+def multipart_etag(part_md5s: list[bytes]) -> str:
+    """The ETag S3 gives a multipart object: MD5 of the part MD5s, then ``-N``."""
+    return f"{_md5(b''.join(part_md5s)).hexdigest()}-{len(part_md5s)}"
+
+
+def _md5(data: bytes) -> Any:
+    return hashlib.md5(data, usedforsecurity=False)
+
+
+def _clean_etag(etag: str | None) -> str:
+    return (etag or "").strip('"').lower()
+
+
+def _error_code(exc: ClientError) -> tuple[str, str, int]:
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return str(error.get("Code", "")), str(error.get("Message", "")), int(status or 0)
+
+
+def _is_not_found(exc: ClientError) -> bool:
+    code, _, status = _error_code(exc)
+    return code in _NOT_FOUND or status == 404
+
+
+def _make_client(settings: StorageSettings) -> Any:
+    """A boto3 S3 client; credentials fall back to the AWS environment/profile."""
+    key_id = settings.access_key_id.get_secret_value() if settings.access_key_id else None
+    secret = settings.secret_access_key.get_secret_value() if settings.secret_access_key else None
+    if (key_id is None) != (secret is None):
+        raise ConfigError(
+            "set both storage.access_key_id and storage.secret_access_key, or neither "
+            "(then the AWS environment variables or profile are used)"
+        )
+    config: dict[str, Any] = {
+        "connect_timeout": settings.connect_timeout_seconds,
+        # Standard mode backs off on throttling, 5xx and connection errors.
+        "retries": {"max_attempts": settings.max_attempts, "mode": "standard"},
+        # We send Content-MD5 ourselves; botocore's default extra CRC
+        # checksums are refused by some S3-compatible servers.
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+    }
+    if settings.endpoint_url:
+        # Self-hosted servers (SeaweedFS, MinIO) rarely have wildcard DNS
+        # for virtual-hosted bucket names.
+        config["s3"] = {"addressing_style": "path"}
+    try:
+        session = boto3.session.Session(
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+            region_name=settings.region,
+        )
+        return session.client("s3", endpoint_url=settings.endpoint_url, config=Config(**config))
+    except (BotoCoreError, ValueError) as exc:
+        raise ConfigError(f"cannot set up the S3 client: {exc}") from exc
+
+
+class S3ObjectStore(ObjectStore):
+    """Objects in an S3 bucket under an optional key prefix.
+
+    ``client`` replaces the boto3 client (tests use it to inject faults).
+    Memory use is at most one part (``multipart_chunk_mb``) per upload.
+    """
+
+    def __init__(self, settings: StorageSettings, *, client: Any = None) -> None:
+        self.bucket, self.prefix = parse_s3_url(settings.url)
+        self.endpoint_url = settings.endpoint_url
+        self.region = settings.region
+        self.chunk_size = settings.multipart_chunk_mb * MIB
+        if self.chunk_size < MIN_PART_BYTES:
+            raise ConfigError(
+                f"storage.multipart_chunk_mb is {settings.multipart_chunk_mb}; "
+                f"S3 parts must be at least {MIN_PART_BYTES // MIB} MB"
+            )
+        # Kept only to scrub them from messages, should a server echo one.
+        self.__secrets = tuple(
+            value.get_secret_value()
+            for value in (settings.access_key_id, settings.secret_access_key)
+            if value is not None and value.get_secret_value()
+        )
+        self._client = client if client is not None else _make_client(settings)
+
+    # -- naming --------------------------------------------------------------
+
+    def _name(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def _where(self, key: str | None) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key or ''}"
+
+    def _endpoint(self) -> str:
+        if not self.endpoint_url:
+            return f"AWS S3 ({self.region or 'default region'})"
+        # Never show user:password@ should someone put it in the URL.
+        parts = urlsplit(self.endpoint_url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+    def _scrub(self, text: str) -> str:
+        for secret in self.__secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    # -- the one place botocore errors become ours ----------------------------
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, key: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except ClientError as exc:
+            raise self._translate_client_error(exc, action, key) from exc
+        except SSLError as exc:
+            raise StorageError(
+                self._scrub(
+                    f"TLS failed with the object store at {self._endpoint()} while {action} "
+                    f"{self._where(key)}: {exc}. Check the endpoint_url scheme and certificates."
+                )
+            ) from exc
+        except (BotoConnectionError, HTTPClientError, IncompleteReadError) as exc:
+            raise StorageUnavailableError(
+                self._scrub(
+                    f"cannot reach the object store at {self._endpoint()} while {action} "
+                    f"{self._where(key)}: {exc}. Check that the server is running and that "
+                    "storage.endpoint_url is right."
+                )
+            ) from exc
+        except (NoCredentialsError, PartialCredentialsError) as exc:
+            raise StorageError(
+                f"no S3 credentials for {self._endpoint()}: set storage.access_key_id and "
+                "storage.secret_access_key (DIGITIZE_STORAGE__ACCESS_KEY_ID, "
+                "DIGITIZE_STORAGE__SECRET_ACCESS_KEY) or the AWS environment variables/profile"
+            ) from exc
+        except BotoCoreError as exc:
+            raise StorageError(
+                self._scrub(f"{action} {self._where(key)} at {self._endpoint()} failed: {exc}")
+            ) from exc
+
+    def _translate_client_error(self, exc: ClientError, action: str, key: str | None) -> StorageError:
+        code, message, status = _error_code(exc)
+        where, endpoint = self._where(key), self._endpoint()
+        detail = f"{code or 'HTTP ' + str(status)}: {message}".rstrip(": ")
+        if code in _BAD_DIGEST:
+            error: StorageError = VerificationError(
+                f"the object store refused {where}: the bytes it received do not match their "
+                f"checksum ({detail}). The transfer was corrupted or the file changed; try again."
+            )
+        elif status >= 500 or code in _UNAVAILABLE:
+            error = StorageUnavailableError(
+                f"the object store at {endpoint} failed while {action} {where} ({detail}, "
+                f"HTTP {status}); try again later"
+            )
+        elif code == "NoSuchBucket":
+            error = StorageError(
+                f"bucket {self.bucket!r} does not exist at {endpoint}: create it "
+                "or fix storage.url"
+            )
+        elif code in _BAD_CREDENTIALS:
+            error = StorageError(
+                f"the object store at {endpoint} rejected the credentials while {action} "
+                f"{where} ({code}): check storage.access_key_id/secret_access_key or the "
+                "AWS environment variables/profile"
+            )
+        elif code in ("AccessDenied", "AllAccessDisabled") or status == 403:
+            error = StorageError(
+                f"access denied while {action} {where} at {endpoint}: check the credentials "
+                "and the bucket policy, and that the bucket exists (some servers, SeaweedFS "
+                "among them, answer AccessDenied for a missing bucket)"
+            )
+        else:
+            error = StorageError(f"{action} {where} at {endpoint} failed ({detail}, HTTP {status})")
+        error.message = self._scrub(error.message)
+        error.args = (error.message,)
+        return error
+
+    # -- ObjectStore ---------------------------------------------------------
+
+    def _upload(
+        self, key: str, path: Path, size: int, sha256: str, content_type: str | None
+    ) -> None:
+        name = self._name(key)
+        extra: dict[str, Any] = {"Metadata": {"sha256": sha256}}
+        content_type = content_type or mimetypes.guess_type(key)[0]
+        if content_type:
+            extra["ContentType"] = content_type
+        with self._errors("uploading", key):
+            if size >= self.chunk_size:
+                etag, expected = self._put_multipart(name, path, size, sha256, extra)
+            else:
+                etag, expected = self._put_single(name, path, size, sha256, extra)
+            if _clean_etag(etag) == expected:
+                return
+            # Another ETag scheme (encryption, a server's own): read it back.
+            log.debug("ETag %s of %s is not %s; verifying by reading back", etag, key, expected)
+            if self._read_back(name) != (size, sha256):
+                # Never leave an object whose recorded sha256 is wrong: a
+                # re-run would skip it as unchanged.
+                with contextlib.suppress(Exception):
+                    self._client.delete_object(Bucket=self.bucket, Key=name)
+                raise VerificationError(
+                    f"{self._where(key)} does not match {path} after upload "
+                    f"(size {size}, sha256 {sha256}); it was removed, try again"
+                )
+
+    def _put_single(
+        self, name: str, path: Path, size: int, sha256: str, extra: dict[str, Any]
+    ) -> tuple[str, str]:
+        # Smaller than one part, so it fits in memory by construction.
+        with _open_local(path) as handle:
+            data = _read_local(handle, path, size + 1)
+        _check_sent(path, size, sha256, len(data), hashlib.sha256(data).hexdigest())
+        md5 = _md5(data)
+        response = self._client.put_object(
+            Bucket=self.bucket,
+            Key=name,
+            Body=data,
+            ContentMD5=base64.b64encode(md5.digest()).decode("ascii"),
+            **extra,
+        )
+        return response.get("ETag", ""), md5.hexdigest()
+
+    def _put_multipart(
+        self, name: str, path: Path, size: int, sha256: str, extra: dict[str, Any]
+    ) -> tuple[str, str]:
+        if math.ceil(size / self.chunk_size) > MAX_PARTS:
+            raise StorageError(
+                f"{path} is too large for {self.chunk_size // MIB} MB parts (S3 allows "
+                f"{MAX_PARTS} parts): raise storage.multipart_chunk_mb to at least "
+                f"{math.ceil(size / MAX_PARTS / MIB)}"
+            )
+        upload_id = self._client.create_multipart_upload(Bucket=self.bucket, Key=name, **extra)[
+            "UploadId"
+        ]
+        try:
+            parts: list[dict[str, Any]] = []
+            part_md5s: list[bytes] = []
+            digest = hashlib.sha256()
+            sent = 0
+            with _open_local(path) as handle:
+                for number in itertools.count(1):
+                    data = _read_local(handle, path, self.chunk_size)
+                    if not data:
+                        break
+                    md5 = _md5(data).digest()
+                    response = self._client.upload_part(
+                        Bucket=self.bucket,
+                        Key=name,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=data,
+                        ContentMD5=base64.b64encode(md5).decode("ascii"),
+                    )
+                    parts.append({"PartNumber": number, "ETag": response["ETag"]})
+                    part_md5s.append(md5)
+                    digest.update(data)
+                    sent += len(data)
+            _check_sent(path, size, sha256, sent, digest.hexdigest())
+            response = self._client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=name,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            # Unfinished uploads cost storage until aborted; best effort, as
+            # the server may be the reason we are here.
+            with contextlib.suppress(Exception):
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
+            raise
+        return response.get("ETag", ""), multipart_etag(part_md5s)
+
+    def _read_back(self, name: str) -> tuple[int, str] | None:
+        """Size and SHA-256 of the stored bytes, streamed; None if absent."""
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=name)["Body"]
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return None
+            raise
+        digest = hashlib.sha256()
+        size = 0
+        with contextlib.closing(body):
+            for chunk in body.iter_chunks(READ_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        return size, digest.hexdigest()
+
+    def stat(self, key: str) -> StoredObject | None:
+        name = self._name(key)
+        with self._errors("checking", key):
+            try:
+                head = self._client.head_object(Bucket=self.bucket, Key=name)
+            except ClientError as exc:
+                if _is_not_found(exc):
+                    return None
+                raise
+        sha256 = str(head.get("Metadata", {}).get("sha256", "")).lower()
+        return StoredObject(key, int(head["ContentLength"]), sha256)
+
+    def verify(self, key: str, size: int, sha256: str) -> bool:
+        """Read the object back and hash it: a real fixity check, not a HEAD."""
+        sha256 = check_sha256(sha256)
+        found = self.stat(key)
+        if found is None or found.size != size:
+            return False
+        with self._errors("verifying", key):
+            return self._read_back(self._name(key)) == (size, sha256)
+
+    def open_read(self, key: str) -> BinaryIO:
+        name = self._name(key)
+        with self._errors("reading", key):
+            try:
+                body = self._client.get_object(Bucket=self.bucket, Key=name)["Body"]
+            except ClientError as exc:
+                if _is_not_found(exc) and _error_code(exc)[0] != "NoSuchBucket":
+                    raise StorageError(f"no object {key!r} in {self.describe()}") from exc
+                raise
+        return io.BufferedReader(_TranslatingReader(self, key, body), buffer_size=READ_CHUNK)
+
+    def delete(self, key: str) -> None:
+        with self._errors("deleting", key):
+            self._client.delete_object(Bucket=self.bucket, Key=self._name(key))
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        with self._errors("listing", prefix):
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield item["Key"][len(self.prefix) :]
+
+    def url_for(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._name(key)}"
+
+    def describe(self) -> str:
+        where = f"s3://{self.bucket}/{self.prefix}"
+        return f"S3 {where} at {self._endpoint()}"
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist (tests, demos, first setup)."""
+        with self._errors("creating the bucket for"):
+            try:
+                self._client.head_bucket(Bucket=self.bucket)
+                return
+            except ClientError as exc:
+                if not _is_not_found(exc):
+                    raise
+            options: dict[str, Any] = {}
+            if self.region and self.region != "us-east-1":
+                options["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+            try:
+                self._client.create_bucket(Bucket=self.bucket, **options)
+                log.info("created bucket %s at %s", self.bucket, self._endpoint())
+            except ClientError as exc:
+                if _error_code(exc)[0] != "BucketAlreadyOwnedByYou":
+                    raise
+
+
+class _TranslatingReader(io.RawIOBase):
+    """A download stream whose network errors arrive as StorageErrors."""
+
+    def __init__(self, store: S3ObjectStore, key: str, body: Any) -> None:
+        self._store, self._key, self._body = store, key, body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        with self._store._errors("reading", self._key):
+            data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
+
+
+def _check_sent(path: Path, size: int, sha256: str, sent: int, sent_sha256: str) -> None:
+    if sent != size or sent_sha256 != sha256:
+        raise VerificationError(
+            f"{path} changed while it was being uploaded: expected {size} bytes with "
+            f"sha256 {sha256}, sent {sent} bytes with sha256 {sent_sha256}"
+        )
+
+
+@contextlib.contextmanager
+def _open_local(path: Path) -> Iterator[BinaryIO]:
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with handle:
+        yield handle
+
+
+def _read_local(handle: BinaryIO, path: Path, size: int) -> bytes:
+    try:
+        return handle.read(size)
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
