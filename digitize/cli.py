@@ -101,33 +101,16 @@ def _safe_url(url: str) -> str:
 
 @app.command()
 def translit(
-    year: Optional[int] = typer.Option(None, help="Publication year (chooses the alphabet's era)."),
-    alphabet: Optional[str] = typer.Option(None, help="Force the alphabet: 1939 or 1958."),
+    year: Optional[int] = typer.Option(None, help="Publication year of the text, when known."),
 ) -> None:
     """Transliterate Azerbaijani Cyrillic text on stdin into Latin on stdout, line for line."""
     from transliteration.stream import transliterate_stream
 
     try:
-        transliterate_stream(sys.stdin.buffer, sys.stdout.buffer, **_era_options(year, alphabet))
+        transliterate_stream(sys.stdin.buffer, sys.stdout.buffer, year=year)
     except DigitizeError as exc:
         sys.stdout.flush()
         _fail(exc)
-
-
-def _era_options(year: Optional[int], alphabet: Optional[str]) -> dict:
-    import inspect
-
-    from transliteration.stream import transliterate_stream
-
-    accepted = inspect.signature(transliterate_stream).parameters
-    options = {}
-    for name, value in (("year", year), ("alphabet", alphabet)):
-        if value is None:
-            continue
-        if name not in accepted:
-            raise typer.BadParameter(f"--{name} is not supported by this transliteration engine yet")
-        options[name] = value
-    return options
 
 
 @app.command()

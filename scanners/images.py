@@ -131,7 +131,7 @@ def _load_pdf_page(path: Path, frame: int, limit: int) -> LoadedPage:
         if frame >= len(pdf.pages):
             raise PageReadError(f"{path}: has no page {frame + 1}")
         page = pdf.pages[frame]
-        images = list(page.images.values())
+        images = list(page.get_images(recursive=False).values())
         width_pt = float(page.mediabox[2]) - float(page.mediabox[0])
         if len(images) == 1:
             pdf_image = PdfImage(images[0])
