@@ -87,7 +87,7 @@ def _merge_pdfs(pages: Sequence[Path], dest: Path, item: Item, record: dict) -> 
     tmp = dest.with_name(f".{dest.name}.tmp")
     joined = dest.with_name(f".{dest.name}.joined")
     try:
-        pikepdf.Job(["qpdf", "--empty", "--pages", *map(str, pages), "--", str(joined)]).run()
+        pikepdf.Job(["qpdf", "--deterministic-id", "--empty", "--pages", *map(str, pages), "--", str(joined)]).run()
         with pikepdf.open(joined) as pdf:
             meta = item.metadata
             pdf.docinfo[pikepdf.Name.Title] = meta.title
@@ -103,7 +103,8 @@ def _merge_pdfs(pages: Sequence[Path], dest: Path, item: Item, record: dict) -> 
                     xmp["dc:date"] = [str(meta.year)]
                 xmp["dc:identifier"] = item.item_id
                 xmp["xmp:CreatorTool"] = "digitize"
-            pdf.save(tmp)
+            # Same pages and metadata give the same bytes: a re-run uploads nothing.
+            pdf.save(tmp, deterministic_id=True)
         os.replace(tmp, dest)
     except pikepdf.PdfError as exc:
         raise OutputError(f"{dest}: cannot join the page PDFs ({exc})") from exc

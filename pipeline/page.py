@@ -193,12 +193,12 @@ def _page_pdf(image_bytes: bytes, dpi: float, out: Path, decorate=None) -> None:
     """A one-page PDF of an image at ``dpi``, optionally decorated (text layer)."""
     try:
         layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
-        data = img2pdf.convert(image_bytes, layout_fun=layout, rotation=img2pdf.Rotation.ifvalid)
+        data = img2pdf.convert(image_bytes, layout_fun=layout, rotation=img2pdf.Rotation.ifvalid, nodate=True)
         with pikepdf.open(io.BytesIO(data)) as pdf:
             if decorate is not None:
                 decorate(pdf, pdf.pages[0])
             tmp = out.with_name(f".{out.name}.tmp")
-            pdf.save(tmp)
+            pdf.save(tmp, deterministic_id=True)
         os.replace(tmp, out)
     except DigitizeError:
         raise

@@ -268,6 +268,8 @@ def render_score_page(
                 draw.rectangle((bx, y, bx + line_w, bottom_line + line_w - 1), fill=0)
                 x += space
                 in_bar = 0
+        end = width - margin_x - line_w  # closing bar line of the staff
+        draw.rectangle((end, y, end + line_w, bottom_line + line_w - 1), fill=0)
         y += 11 * space
     lines = [title, subtitle]
     return RenderedPage(image=image, text="\n".join(lines), lines=lines, dpi=dpi)
@@ -339,7 +341,12 @@ def dark_border(image: Image.Image, px: int, *, sides: str = "ltrb") -> Image.Im
     draw = ImageDraw.Draw(out)
     w, h = out.size
     dark = (25,) * len(out.getbands()) if len(out.getbands()) > 1 else 25
-    boxes = {"l": (0, 0, px - 1, h - 1), "t": (0, 0, w - 1, px - 1), "r": (w - px, 0, w - 1, h - 1), "b": (0, h - px, w - 1, h - 1)}
+    boxes = {
+        "l": (0, 0, px - 1, h - 1),
+        "t": (0, 0, w - 1, px - 1),
+        "r": (w - px, 0, w - 1, h - 1),
+        "b": (0, h - px, w - 1, h - 1),
+    }
     if px > 0:
         for side in sides:
             draw.rectangle(boxes[side], fill=dark)

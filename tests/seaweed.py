@@ -119,7 +119,7 @@ class SeaweedServer:
     def is_running(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self, grace_seconds: float = 3.0) -> None:
+    def stop(self, grace_seconds: float = 1.0) -> None:
         """Stop the server: SIGTERM to its process group, SIGKILL after the grace time.
 
         A graceful SeaweedFS shutdown takes ~25 s (filer and volume drain

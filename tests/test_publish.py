@@ -139,3 +139,11 @@ def test_withdrawn_item_is_hidden_but_kept(book, tmp_path):
     publish_item(item, outputs, pages, LocalObjectStore(tmp_path / "s"), catalog)
     assert catalog.identifiers() == ["book-1"]  # re-registering makes it available again
     catalog.close()
+
+
+def test_assembly_is_deterministic(book):
+    """Assembling the same pages again gives the same bytes, so a re-run uploads nothing."""
+    _, settings, item, pages, outputs, _ = book
+    before = {f.key: sha256_file(f.path) for f in outputs.files}
+    again = assemble_item(item, pages, settings)
+    assert {f.key: sha256_file(f.path) for f in again.files} == before
