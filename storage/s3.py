@@ -21,6 +21,7 @@ import io
 import itertools
 import logging
 import math
+import time
 import mimetypes
 from collections.abc import Iterator
 from pathlib import Path
@@ -440,6 +441,24 @@ class S3ObjectStore(ObjectStore):
             except ClientError as exc:
                 if _error_code(exc)[0] != "BucketAlreadyOwnedByYou":
                     raise
+            self._wait_until_writable()
+
+    def _wait_until_writable(self, timeout: float = 60.0) -> None:
+        """A new bucket may answer 5xx until the server has allocated it
+        (SeaweedFS takes a few seconds): write and remove a probe until it works."""
+        probe = "digitize-bucket-probe"
+        deadline = time.monotonic() + timeout
+        delay = 0.25
+        while True:
+            try:
+                self._client.put_object(Bucket=self.bucket, Key=probe, Body=b"")
+                self._client.delete_object(Bucket=self.bucket, Key=probe)
+                return
+            except (ClientError, BotoCoreError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
 
 class _TranslatingReader(io.RawIOBase):

@@ -220,6 +220,10 @@ def _start_once(weed: str, data_dir: Path, bucket: str, timeout: float) -> Seawe
         # servers on fixed ports; two servers at once would clash.
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
+        # Each bucket is a collection that grows its own volumes (7 at a
+        # time); the default 8 volume slots run out at the second bucket.
+        "-volume.max=500",
+        "-master.volumeSizeLimitMB=64",
     ]
     log_path = data_dir / "weed.log"
     with open(log_path, "wb") as log:
