@@ -127,8 +127,6 @@ class Settings(BaseSettings):
     output_dir: Path = Path("./digitize-data/output")
     # Pages processed at once (one Tesseract thread each).
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
-    # Items processed at once; each item runs its pages on the workers.
-    item_workers: int = 1
     ocr: OCRSettings = Field(default_factory=OCRSettings)
     image: ImageSettings = Field(default_factory=ImageSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
