@@ -163,8 +163,8 @@ def catalog_list(config: Optional[Path] = typer.Option(None, "--config", "-c")) 
     for identifier in catalog.identifiers(include_withdrawn=True):
         item = catalog.get(identifier)
         table.add_row(
-            identifier, item["title"], item["title_latin"] or "", str(item["year"] or ""), item["kind"],
-            str(item["page_count"]), item["status"],
+            escape(identifier), escape(item["title"]), escape(item["title_latin"] or ""), str(item["year"] or ""),
+            item["kind"], str(item["page_count"]), item["status"],
         )
     out.print(table)
     catalog.close()

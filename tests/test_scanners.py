@@ -189,3 +189,17 @@ def test_one_bad_item_does_not_stop_the_batch(tmp_path):
     assert set(problems) == {"broken", "empty", "good"}
     assert "item.toml" in problems["broken"]
     assert "already used" in problems["good"]
+
+
+@pytest.mark.parametrize("suffix", [".jp2", ".jpg", ".png", ".tif"])
+def test_every_accepted_format_loads_with_its_resolution(tmp_path, suffix):
+    pixels = np.random.default_rng(4).integers(0, 255, (64, 48), dtype=np.uint8)
+    path = tmp_path / f"page{suffix}"
+    options = {"irreversible": False} if suffix == ".jp2" else {}
+    Image.fromarray(pixels).save(path, dpi=(400, 400), **options)
+    loaded = load_page(path)
+    assert loaded.image.size == (48, 64)
+    if suffix in (".png", ".tif", ".jp2"):  # lossless formats give back the scan exactly
+        assert np.array_equal(np.asarray(loaded.image), pixels)
+    if suffix != ".jp2":  # Pillow writes no resolution box into JPEG 2000
+        assert loaded.dpi == pytest.approx(400, abs=1)
