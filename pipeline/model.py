@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from scanners.batch import page_label
+
 __all__ = ["ProcessingStep", "PageJob", "PageResult", "ItemOutputs", "OutputFile"]
 
 
@@ -39,9 +41,7 @@ class PageJob:
 
     @property
     def label(self) -> str:
-        if self.frames_in_file > 1:
-            return f"{self.source} (frame {self.frame + 1} of {self.frames_in_file})"
-        return str(self.source)
+        return page_label(self.source, self.frame, self.frames_in_file)
 
 
 @dataclass(frozen=True)

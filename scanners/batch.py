@@ -16,15 +16,30 @@ from pathlib import Path
 
 from natsort import os_sorted
 
-from digitize.errors import DigitizeError, EmptyItemError, IntakeError, MetadataError, UnsupportedFileError
+from digitize.checksums import sha256_file
+from digitize.errors import (
+    DigitizeError,
+    EmptyItemError,
+    IntakeError,
+    MetadataError,
+    PageReadError,
+    UnsupportedFileError,
+)
 from scanners.images import PAGE_SUFFIXES, count_frames
 from scanners.metadata import METADATA_FILENAME, ItemMetadata, read_metadata
 
-__all__ = ["PageSource", "Item", "ItemProblem", "Batch", "read_batch", "read_item", "sha256_file"]
+__all__ = ["PageSource", "Item", "ItemProblem", "Batch", "read_batch", "read_item", "page_label"]
 
 # Files scanners and operating systems leave behind; never pages.
 _IGNORED_NAMES = {"thumbs.db", "desktop.ini", "ready", "ready.txt"}
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def page_label(path: Path, frame: int, frames_in_file: int) -> str:
+    """Human-readable name of a page in messages: the file, and the frame if any."""
+    if frames_in_file > 1:
+        return f"{path} (frame {frame + 1} of {frames_in_file})"
+    return str(path)
 
 
 @dataclass(frozen=True)
@@ -38,10 +53,7 @@ class PageSource:
 
     @property
     def label(self) -> str:
-        """Human-readable name used in messages: file, and frame if any."""
-        if self.frames_in_file > 1:
-            return f"{self.path} (frame {self.frame + 1} of {self.frames_in_file})"
-        return str(self.path)
+        return page_label(self.path, self.frame, self.frames_in_file)
 
 
 @dataclass(frozen=True)
@@ -92,15 +104,6 @@ class Batch:
     folder: Path
     items: tuple[Item, ...] = ()
     problems: tuple[ItemProblem, ...] = field(default_factory=tuple)
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file, read in chunks (memory does not grow with size)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_batch(folder: Path, max_image_pixels: int | None = None) -> Batch:
@@ -160,8 +163,11 @@ def read_item(folder: Path, max_image_pixels: int | None = None) -> Item:
     files: list[SourceFile] = []
     pages: list[PageSource] = []
     for path in page_files:
-        size = path.stat().st_size
-        files.append(SourceFile(path, size, sha256_file(path)))
+        try:
+            size, digest = path.stat().st_size, sha256_file(path)
+        except OSError as exc:
+            raise PageReadError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+        files.append(SourceFile(path, size, digest))
         frames = count_frames(path, max_image_pixels=max_image_pixels)
         for frame in range(frames):
             pages.append(PageSource(len(pages) + 1, path, frame, frames))

@@ -139,7 +139,7 @@ def _load_pdf_page(path: Path, frame: int, limit: int) -> LoadedPage:
             try:
                 pil = pdf_image.as_pil_image()
                 pil.load()
-            except (PdfError, OSError, ValueError, NotImplementedError) as exc:
+            except (PdfError, OSError, ValueError, NotImplementedError):
                 pil = None  # unusual encodings: fall back to rendering
             if pil is not None:
                 dpi = pdf_image.width / (width_pt / 72.0) if width_pt > 0 else None

@@ -9,7 +9,6 @@ straight into the catalog and the PREMIS fixity record.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from abc import ABC, abstractmethod
@@ -18,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from digitize import checksums
+from digitize.checksums import READ_CHUNK  # noqa: F401  (the backends read with it)
 from digitize.errors import StorageError
 
 __all__ = ["StoredObject", "ObjectStore", "check_key", "sha256_file"]
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK = 1024 * 1024
 # S3's limit; the local backend keeps it too so a key works on both.
 MAX_KEY_BYTES = 1024
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -89,14 +89,10 @@ def check_sha256(value: str) -> str:
 
 def sha256_file(path: Path | str) -> str:
     """The hex SHA-256 of a file, read in chunks (pages can be hundreds of MB)."""
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(READ_CHUNK):
-                digest.update(chunk)
+        return checksums.sha256_file(path)
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return digest.hexdigest()
 
 
 class ObjectStore(ABC):

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 from digitize.errors import VerificationError
