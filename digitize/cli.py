@@ -82,7 +82,12 @@ def run(
         table.add_column(column, overflow="fold")
     for item in report.items:
         status = "[green]done[/]" if item.status == "done" else "[red]failed[/]"
-        details = item.message if item.status != "done" else f"{item.message}; OCR confidence {item.mean_confidence}"
+        if item.status != "done":
+            details = item.message
+        elif item.mean_confidence is None:
+            details = f"{item.message}; no OCR ({item.kind}: kept lossless)" if item.kind != "text" else item.message
+        else:
+            details = f"{item.message}; mean OCR confidence {item.mean_confidence:.1f}"
         if item.status != "done" and item.stage:
             details = f"({item.stage}) {details}"
         table.add_row(escape(item.identifier), item.kind, str(item.pages or ""), status, escape(details))
