@@ -70,7 +70,9 @@ def estimate_skew(grey: np.ndarray, max_degrees: float = 15.0) -> float:
     ink = _ink(grey)
     if ink.sum() < 50:
         return 0.0
-    angle = _best(ink, 0.0, max_degrees, 1.0)
+    # The coarse 1° search needs no detail: a half-size copy is 4× cheaper.
+    coarse = cv2.resize(ink, (max(1, ink.shape[1] // 2), max(1, ink.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+    angle = _best(coarse, 0.0, max_degrees, 1.0)
     angle = _best(ink, angle, 1.0, 0.1)
     angle = _best(ink, angle, 0.1, 0.02)
     return round(max(-max_degrees, min(max_degrees, angle)), 3)
