@@ -20,6 +20,8 @@ __all__ = ["PAGE_SUFFIXES", "DEFAULT_MAX_PIXELS", "LoadedPage", "count_frames", 
 
 PAGE_SUFFIXES = frozenset({".tif", ".tiff", ".jpg", ".jpeg", ".png", ".jp2", ".j2k", ".jpx", ".pdf"})
 DEFAULT_MAX_PIXELS = 250_000_000
+# Smaller than this cannot be a page (and cannot become a valid PDF page).
+MIN_SIDE_PIXELS = 16
 
 # Never accept a truncated file as a page: a scan with its bottom missing
 # must be re-scanned, not published.
@@ -92,8 +94,11 @@ def _open_image(path: Path) -> Image.Image:
 
 def _check_pixels(path: Path, size: tuple[int, int], limit: int | None) -> None:
     width, height = size
-    if width < 1 or height < 1:
-        raise PageReadError(f"{path}: image has no pixels ({width}×{height})")
+    if width < MIN_SIDE_PIXELS or height < MIN_SIDE_PIXELS:
+        raise PageReadError(
+            f"{path}: image is {width}×{height} pixels, too small to be a scanned page "
+            f"(at least {MIN_SIDE_PIXELS} pixels a side)"
+        )
     if limit and width * height > limit:
         raise PageReadError(
             f"{path}: declared size {width}×{height} ({width * height:,} pixels) exceeds the "

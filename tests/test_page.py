@@ -142,3 +142,25 @@ def test_unreadable_page_raises_page_read_error(tmp_path):
     path.write_text("not an image")
     with pytest.raises(PageReadError, match="bad.tif"):
         process_page(_job(tmp_path, path), Settings(work_dir=tmp_path / "w", output_dir=tmp_path / "o"))
+
+
+def _modes():
+    base = render_page(paragraphs(seed=3, n=1), dpi=150, seed=3).image
+    return {
+        "grey16.tif": Image.fromarray(np.asarray(base).astype(np.uint16) * 257),
+        "cmyk.jpg": base.convert("RGB").convert("CMYK"),
+        "palette.png": base.convert("P"),
+        "alpha.png": base.convert("RGBA"),
+        "bilevel.tif": base.convert("1"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_modes()))
+def test_every_image_mode_is_read(tmp_path, name):
+    path = tmp_path / name
+    _modes()[name].save(path, dpi=(150, 150))
+    settings = Settings(work_dir=tmp_path / "w", output_dir=tmp_path / "o")
+    result = process_page(_job(tmp_path, path), settings)
+    assert result.word_count > 20, name
+    with pikepdf.open(result.pdf) as pdf:
+        assert len(pdf.pages) == 1

@@ -157,6 +157,13 @@ def test_decompression_bomb_refused_before_decoding(tmp_path):
         load_page(path, max_image_pixels=250_000_000)
 
 
+def test_one_pixel_image_is_refused_clearly(tmp_path):
+    path = tmp_path / "p.png"
+    Image.new("L", (1, 1)).save(path)
+    with pytest.raises(PageReadError, match="1×1 pixels, too small"):
+        count_frames(path)
+
+
 def test_pixel_limit_setting(tmp_path):
     path = tmp_path / "p.png"
     _page(size=(200, 100)).save(path)
