@@ -52,6 +52,7 @@ def plan_pages(item: Item, settings: Settings) -> list[PageJob]:
             source_sha256=hashes[page.path],
             work_dir=base / f"{page.seq:06d}",
             ocr_model=model,
+            year=item.metadata.year,
         )
         for page in item.pages
     ]

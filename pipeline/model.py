@@ -38,6 +38,7 @@ class PageJob:
     source_sha256: str
     work_dir: Path  # this page's own folder
     ocr_model: str
+    year: int | None = None  # publication year: chooses the alphabet's era for transliteration
 
     @property
     def label(self) -> str:

@@ -49,6 +49,7 @@ def page_cache_key(job: PageJob, settings: Settings) -> str:
         str(job.frame),
         job.ocr_model,
         RULES_VERSION,
+        str(job.year),
         settings.fingerprint("ocr", "image"),
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
@@ -125,7 +126,7 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
 
     clock = time.perf_counter()
     words = [word.text for word in ocr.words]
-    latin_words = transliterate_words(words)
+    latin_words = transliterate_words(words, year=job.year)
     text_path = job.work_dir / "text.original.txt"
     latin_path = job.work_dir / "text.latin.txt"
     _write_atomic(text_path, page_text(ocr).encode("utf-8"))
@@ -150,7 +151,9 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
             "recognised text with Tesseract (LSTM)",
             {"engine": f"tesseract {info.version}", "model": job.ocr_model, "psm": settings.ocr.page_segmentation_mode},
         ),
-        ProcessingStep("transliterate", "Azerbaijani Cyrillic to Latin", {"rules_version": RULES_VERSION}),
+        ProcessingStep(
+            "transliterate", "Azerbaijani Cyrillic to Latin", {"rules_version": RULES_VERSION, "year": job.year}
+        ),
         ProcessingStep(
             "pdf",
             "page image with invisible text layer",

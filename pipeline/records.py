@@ -24,18 +24,14 @@ _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
-def _latin(text: str) -> str:
-    return transliterate_text(text)
-
-
 def item_record(item_id: str, metadata: ItemMetadata, page_count: int, extra: dict[str, Any] | None = None) -> dict:
     """The item's record as plain data (JSON-ready)."""
     record = {
         "identifier": item_id,
         "title": metadata.title,
-        "title_latin": _latin(metadata.title),
+        "title_latin": transliterate_text(metadata.title, year=metadata.year),
         "authors": list(metadata.authors),
-        "authors_latin": [_latin(a) for a in metadata.authors],
+        "authors_latin": [transliterate_text(a, year=metadata.year) for a in metadata.authors],
         "year": metadata.year,
         "language": metadata.language,
         "script": metadata.script,

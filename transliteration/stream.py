@@ -3,10 +3,14 @@
 Input is read in fixed-size blocks rather than with ``readline()``: a block
 bounds memory even for a file with no line ends, and is far cheaper than one
 call per line for files of short lines. Each block is decoded incrementally
-and cut after its last line end or space; the rest waits for the next block.
-Words and URLs never contain whitespace, so the output is the same as
-``transliterate_text`` on the whole input, line ends included (\\n, \\r\\n,
-and no final newline stays none).
+and cut after its last line end (after its last space or tab only when a
+line grows longer than 64K characters); the rest waits for the next block.
+Words and URLs never contain whitespace, so each word comes out as
+``transliterate_text`` on the whole input gives it, line ends included
+(\\n, \\r\\n, and no final newline stays none). Two things are decided on
+more than one word: the alphabet (fixed by ``year`` or ``alphabet``, else
+detected once from the first block, 64 KB) and Russian quotations (a
+quotation that spans a block boundary is judged in two parts).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Callable
 from typing import BinaryIO, TextIO
 
 from digitize.errors import TransliterationError
-from transliteration.engine import transliterate_text
+from transliteration.engine import Transliterator
 
 __all__ = ["transliterate_stream"]
 
@@ -32,9 +36,15 @@ def transliterate_stream(
     dst: TextIO | BinaryIO,
     *,
     year: int | None = None,
+    alphabet: str | None = None,
+    transliterator: Transliterator | None = None,
     block_size: int = 1 << 16,
 ) -> None:
     """Read UTF-8 from ``src``, write the Latin text to ``dst``.
+
+    ``year``/``alphabet`` choose the era as for ``transliterate_text``;
+    ``transliterator`` (which then fixes the era itself) carries other
+    options, such as an extra lexicon.
 
     ``dst`` may be a text stream (open it with ``newline=""`` so line ends
     are written as they are) or a binary one, which gets UTF-8.
@@ -46,7 +56,17 @@ def transliterate_stream(
     """
     if block_size < 1:
         raise ValueError(f"block_size must be positive, got {block_size}")
+    engine = transliterator or Transliterator(year=year, alphabet=alphabet)
     write = _writer(dst)
+
+    def convert(text: str) -> None:
+        nonlocal engine
+        if engine.alphabet is None:  # detect once, from the first text
+            engine = Transliterator(
+                alphabet=engine.alphabet_of(text), russian=engine.russian, lexicon=engine.lexicon
+            )
+        write(engine.text(text))
+
     decoder = codecs.getincrementaldecoder("utf-8")()
     consumed = 0  # bytes handed to the decoder so far
     carry = ""  # decoded text after the last safe cut
@@ -67,17 +87,21 @@ def transliterate_stream(
         text = carry + text
         if final:
             if text:
-                write(transliterate_text(text, year=year))
+                convert(text)
             return
         cut = _safe_cut(text)
         carry = text[cut:]
         if cut:
-            write(transliterate_text(text[:cut], year=year))
+            convert(text[:cut])
 
 
 def _safe_cut(text: str) -> int:
-    """Index just after the last character no token can span."""
-    cut = max(text.rfind("\n"), text.rfind(" "), text.rfind("\r"), text.rfind("\t")) + 1
+    """Index just after the last line end; for a line too long to carry, the
+    last character no token can span."""
+    cut = text.rfind("\n") + 1
+    if cut or len(text) <= _MAX_CARRY_CHARS:
+        return cut
+    cut = max(text.rfind(" "), text.rfind("\r"), text.rfind("\t")) + 1
     if cut == 0 and len(text) > _MAX_CARRY_CHARS:
         # Keep back the last letter with its combining marks: marks in the
         # next block may still compose with it under NFC.
