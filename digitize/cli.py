@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from digitize.errors import DigitizeError, IntakeError
+from digitize.errors import ConfigError, DigitizeError, IntakeError
 from digitize.settings import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -72,12 +73,24 @@ def run(
         info = tesseract.probe(settings.ocr.tessdata)
         store = open_store(settings.storage)
         console.print(f"batch [bold]{escape(str(batch_dir))}[/] · Tesseract {info.version} · {settings.workers} page workers")
-        with prefect_api():
+        with prefect_api(), _progress():
             report = run_batch(batch_dir, settings)
     except DigitizeError as exc:
         _fail(exc)
 
-    table = Table(title=f"batch {report.batch}: {len(report.done)} done, {len(report.failed)} failed ({report.seconds:.0f} s)")
+    _print_report(report)
+    out.print(f"outputs:  {Path(settings.output_dir).resolve()}")
+    out.print(f"storage:  {store.describe()}")
+    out.print(f"catalog:  {_safe_url(settings.catalog.url)}")
+    raise typer.Exit(0 if not report.failed else 1)
+
+
+def _print_report(report) -> None:
+    """The final summary of a batch: one row per item, failures with their reason."""
+    title = f"batch {report.batch}: {len(report.done)} done, {len(report.failed)} failed ({report.seconds:.0f} s)"
+    if getattr(report, "crashed_workers", 0):
+        title += f", {report.crashed_workers} worker crash(es) recovered or recorded"
+    table = Table(title=title)
     for column in ("item", "kind", "pages", "status", "details"):
         table.add_column(column, overflow="fold")
     for item in report.items:
@@ -90,12 +103,129 @@ def run(
             details = f"{item.message}; mean OCR confidence {item.mean_confidence:.1f}"
         if item.status != "done" and item.stage:
             details = f"({item.stage}) {details}"
+        if getattr(item, "qc", None):
+            details += f" [QC: {', '.join(item.qc)}]"
         table.add_row(escape(item.identifier), item.kind, str(item.pages or ""), status, escape(details))
     out.print(table)
-    out.print(f"outputs:  {Path(settings.output_dir).resolve()}")
-    out.print(f"storage:  {store.describe()}")
-    out.print(f"catalog:  {_safe_url(settings.catalog.url)}")
-    raise typer.Exit(0 if not report.failed else 1)
+
+
+class _RichProgress:
+    """Pages done, as a rich progress bar on stderr (see flows.batch.ProgressListener)."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=False,
+        )
+        self.task = None
+        self.failed = 0
+
+    def start(self, batch: str, pages: int) -> None:
+        self.progress.start()
+        self.failed = 0
+        self.task = self.progress.add_task(f"{batch}: pages", total=pages)
+
+    def page_done(self, item_id: str, seq: int, ok: bool) -> None:
+        self.failed += not ok
+        if self.task is not None:
+            self.progress.advance(self.task)
+
+    def item_done(self, outcome) -> None:
+        if outcome.status != "done":
+            self.progress.console.print(f"[red]failed[/] {escape(outcome.identifier)}: {escape(outcome.message)}")
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+@contextmanager
+def _progress():
+    from flows.batch import set_progress_listener
+
+    listener = _RichProgress()
+    set_progress_listener(listener)
+    try:
+        yield listener
+    finally:
+        set_progress_listener(None)
+        listener.stop()
+
+
+@app.command()
+def inbox(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML settings file."),
+    root: Optional[Path] = typer.Option(None, help="Hot folder root (inbox/, processing/, done/, failed/)."),
+    once: bool = typer.Option(False, "--once", help="One pass over the inbox, then exit."),
+    poll_seconds: float = typer.Option(60.0, help="Between passes, when not --once."),
+    requeue: Optional[str] = typer.Option(None, help="Move failed/NAME back to the inbox, then exit."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Process every complete batch in the hot folder (see README: Operations)."""
+    import time as _time
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = _settings(config, inbox__root=root)
+        from flows.inbox import digitize_inbox, hot_folder
+        from flows.server import prefect_api
+
+        hot = hot_folder(settings)
+        hot.ensure()
+        if requeue:
+            dest = hot.requeue(requeue)
+            out.print(f"re-queued: {dest}")
+            raise typer.Exit(0)
+        failed = False
+        with prefect_api():
+            while True:
+                with _progress():
+                    run = digitize_inbox(settings)
+                for name in run.done:
+                    out.print(f"[green]done[/]    {escape(name)}")
+                for name in run.failed:
+                    out.print(f"[red]failed[/]  {escape(name)}  (report: {hot.area('failed') / (name + '.report.json')})")
+                for waiting in run.waiting:
+                    out.print(f"waiting {escape(waiting.name)}: {escape(waiting.reason)}")
+                failed = failed or not run.ok
+                if once:
+                    break
+                _time.sleep(poll_seconds)
+    except DigitizeError as exc:
+        _fail(exc)
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def schedule(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML settings file."),
+    cron: Optional[str] = typer.Option(None, help='Cron line (default "0 1 * * *").'),
+    timezone: Optional[str] = typer.Option(None, help="Time zone of the cron line (default Asia/Baku)."),
+) -> None:
+    """Serve the nightly inbox run: needs a Prefect server (PREFECT_API_URL); runs until stopped."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    try:
+        settings = _settings(config, schedule__cron=cron, schedule__timezone=timezone)
+        if not os.environ.get("PREFECT_API_URL"):
+            raise ConfigError(
+                "digitize schedule needs a Prefect server to keep the schedule: start one with "
+                "`prefect server start --host 127.0.0.1` and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+            )
+        from prefect import serve
+
+        from flows.inbox import inbox_deployment
+
+        deployment = inbox_deployment(settings)
+        console.print(
+            f"serving deployment [bold]digitize-inbox/{escape(deployment.name)}[/]: "
+            f"cron {escape(settings.schedule.cron)} ({escape(settings.schedule.timezone)}), "
+            f"hot folder {escape(str(settings.inbox.root))}"
+        )
+        serve(deployment)
+    except DigitizeError as exc:
+        _fail(exc)
 
 
 def _safe_url(url: str) -> str:
@@ -109,13 +239,23 @@ def _safe_url(url: str) -> str:
 
 @app.command()
 def translit(
-    year: Optional[int] = typer.Option(None, help="Publication year of the text, when known."),
+    year: Optional[int] = typer.Option(None, help="Publication year of the text, when known (chooses the alphabet)."),
+    alphabet: Optional[str] = typer.Option(
+        None, help="Cyrillic alphabet of the text: 1939 (Й) or 1958 (Ј). Wins over --year; default: detected."
+    ),
+    lexicon: Optional[list[Path]] = typer.Option(
+        None, help="Extra exceptions lexicon (cyrillic<TAB>latin per line); may be repeated."
+    ),
 ) -> None:
     """Transliterate Azerbaijani Cyrillic text on stdin into Latin on stdout, line for line."""
+    from transliteration.engine import Transliterator
     from transliteration.stream import transliterate_stream
 
+    if alphabet is not None and alphabet not in ("1939", "1958"):
+        raise typer.BadParameter("must be 1939 or 1958", param_hint="--alphabet")
     try:
-        transliterate_stream(sys.stdin.buffer, sys.stdout.buffer, year=year)
+        engine = Transliterator(year=year, alphabet=alphabet, lexicon=lexicon or None)
+        transliterate_stream(sys.stdin.buffer, sys.stdout.buffer, transliterator=engine)
     except DigitizeError as exc:
         sys.stdout.flush()
         _fail(exc)
@@ -173,6 +313,35 @@ def catalog_list(config: Optional[Path] = typer.Option(None, "--config", "-c")) 
         )
     out.print(table)
     catalog.close()
+
+
+@app.command()
+def serve(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML settings file."),
+    host: Optional[str] = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port to listen on (default 8080)."),
+    storage_url: Optional[str] = typer.Option(None, help="file://FOLDER or s3://BUCKET/PREFIX"),
+    catalog_url: Optional[str] = typer.Option(None, help="SQLAlchemy URL of the e-library catalog."),
+) -> None:
+    """Run the e-library web service: search, item pages, JSON API, OAI-PMH."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = _settings(
+            config, web__host=host, web__port=port, storage__url=storage_url, catalog__url=catalog_url
+        )
+        import uvicorn
+
+        from elibrary import create_app
+
+        web_app = create_app(settings)
+    except DigitizeError as exc:
+        _fail(exc)
+    writes = "enabled (token set)" if settings.web.token else "disabled (no DIGITIZE_WEB__TOKEN)"
+    console.print(
+        f"e-library on http://{settings.web.host}:{settings.web.port}/ · catalog {_safe_url(settings.catalog.url)}"
+        f" · writes {writes}"
+    )
+    uvicorn.run(web_app, host=settings.web.host, port=settings.web.port, log_level="info", server_header=False)
 
 
 def main() -> None:

@@ -28,7 +28,8 @@ from pydantic_settings import (
 
 from digitize.errors import ConfigError
 
-__all__ = ["Settings", "OCRSettings", "ImageSettings", "StorageSettings", "CatalogSettings", "load_settings"]
+__all__ = ["Settings", "OCRSettings", "ImageSettings", "StorageSettings", "CatalogSettings",
+    "RunSettings", "InboxSettings", "ScheduleSettings", "load_settings"]
 
 # Privacy defaults: nothing phones home unless the operator says so.
 PRIVACY_ENV = {
@@ -114,6 +115,73 @@ class CatalogSettings(BaseModel):
     url: str = "sqlite:///./digitize-data/catalog.sqlite3"
 
 
+class RunSettings(BaseModel):
+    """How a batch run is orchestrated: where page tasks run, crash handling."""
+
+    # "process": a pool of worker processes on this machine; "dask": a Dask
+    # cluster (prefect-dask), local (started for the run) or at dask_address.
+    task_runner: str = "process"
+    dask_address: str | None = None  # e.g. "tcp://10.0.0.5:8786"; None: a local cluster
+    # A page whose worker process died (killed, segfault) this many times
+    # fails its item; from the second crash on it runs alone, so that a
+    # neighbour's crash is not counted against it.
+    page_crash_limit: int = 3
+    crash_backoff_seconds: float = 2.0  # doubled after every crash, at most 30 s
+    # An item whose identifier is registered from another batch with
+    # different content is refused unless this is set.
+    replace_items: bool = False
+
+    @field_validator("task_runner")
+    @classmethod
+    def _known_runner(cls, value: str) -> str:
+        if value not in ("process", "dask"):
+            raise ValueError('task_runner must be "process" or "dask"')
+        return value
+
+
+class InboxSettings(BaseModel):
+    """The hot folder: staff copy batches into <root>/inbox."""
+
+    root: Path = Path("./digitize-data/hotfolder")
+    # A batch without a READY file is taken once every item folder has its
+    # item.toml and no file changed (size, mtime) for this long.
+    quiet_seconds: float = 300.0
+    ready_marker: str = "READY"
+
+
+class ScheduleSettings(BaseModel):
+    """The overnight run of the inbox (a Prefect deployment)."""
+
+    cron: str = "0 1 * * *"
+    timezone: str = "Asia/Baku"
+    deployment_name: str = "nightly-inbox"
+
+
+class WebSettings(BaseModel):
+    """The e-library web service (``digitize serve``)."""
+
+    host: str = "127.0.0.1"  # loopback unless the operator says otherwise
+    port: int = 8080
+    # Bearer token for writes (registering, withdrawing); None: writes refused.
+    token: SecretStr | None = None
+    # Public URL of the service, for links in OAI-PMH records and baseURL;
+    # None: taken from each request.
+    base_url: str | None = None
+    repository_name: str = "Digitized holdings"
+    # OAI-PMH: identifiers are oai:<repository_id>:<item identifier>.
+    oai_repository_id: str = "elibrary.local"
+    admin_email: str = "elibrary@localhost"
+    oai_page_size: int = 100
+    search_page_size: int = 20
+
+    @field_validator("oai_page_size", "search_page_size")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+
 class Settings(BaseSettings):
     """Every knob of the pipeline."""
 
@@ -131,6 +199,10 @@ class Settings(BaseSettings):
     image: ImageSettings = Field(default_factory=ImageSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    runs: RunSettings = Field(default_factory=RunSettings)
+    inbox: InboxSettings = Field(default_factory=InboxSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     @classmethod
     def settings_customise_sources(

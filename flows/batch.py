@@ -1,29 +1,48 @@
-"""The Prefect flow over a scanned batch.
+"""The Prefect flow over a scanned batch: batch → item → page.
 
 It only orchestrates: every task is a few lines around one core function
 (:func:`pipeline.page.process_page`, :func:`pipeline.item.assemble_item`,
 :func:`storage.publish.publish_item`), and tasks pass paths and small
-dataclasses, never images. Pages of all items go to a pool of worker
-processes (one Tesseract thread each); an item is assembled and published
-as soon as its pages are done. A failing page fails its item, with the
-reason, and never the batch. Only errors that say retrying can help
-(object storage, a crashed recognizer) are retried.
+dataclasses, never images.
+
+* Pages of all items go to a page runner (a process pool here, or a Dask
+  cluster; :mod:`flows.runners`), at most ``settings.workers`` at once, one
+  Tesseract thread each. An item is assembled and published as soon as its
+  last page is done.
+* Items are isolated: a failing page, assembly or upload fails its item,
+  with the reason, and never the batch.
+* Retries: errors that say retrying can help (object storage, a crashed
+  recognizer) are retried with backoff; an unreadable page is not.
+* A worker process that dies (kill -9, segfault, out of memory) breaks a
+  process pool and every page in it. The pages that were not finished go to
+  a fresh pool after a backoff; a page that was in flight in two crashes is
+  then run alone, and one whose worker died ``runs.page_crash_limit`` times
+  fails its item with that reason. Finished pages are never redone: each
+  page's result is keyed by its inputs (see :mod:`pipeline.page`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
+import shutil
+import signal
 import time
+from collections import Counter
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable, Protocol
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.task_runners import ProcessPoolTaskRunner
+from prefect.futures import as_completed
 
 from digitize.errors import DigitizeError
 from digitize.settings import Settings, load_settings
+from flows.runners import page_runner
 from pipeline import tesseract
 from pipeline.item import assemble_item, plan_pages
 from pipeline.model import ItemOutputs, PageJob, PageResult
@@ -33,9 +52,54 @@ from storage.catalog import Catalog
 from storage.factory import open_store
 from storage.publish import PublishedItem, publish_item
 
-__all__ = ["ItemOutcome", "BatchReport", "digitize_batch", "run_batch"]
+__all__ = [
+    "ItemOutcome",
+    "PageOutcome",
+    "BatchReport",
+    "WorkerCrashError",
+    "ProgressListener",
+    "digitize_batch",
+    "run_batch",
+    "set_progress_listener",
+]
 
 log = logging.getLogger(__name__)
+
+_LASTING_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOENT}
+_STARTED = ".started"  # written by a page task as it starts: "this page was in flight"
+FAULT_ENV = "DIGITIZE_FAULT_KILL_PAGE"  # tests: "ITEM#SEQ" or "ITEM#SEQ*N" / "*always"
+
+
+class WorkerCrashError(DigitizeError):
+    """The worker process died while processing a page, too many times."""
+
+    stage = "page"
+    exit_code = 5
+
+
+class ProgressListener(Protocol):
+    """What the CLI shows while a batch runs (the flow calls it in its own thread)."""
+
+    def start(self, batch: str, pages: int) -> None: ...
+    def page_done(self, item_id: str, seq: int, ok: bool) -> None: ...
+    def item_done(self, outcome: "ItemOutcome") -> None: ...
+
+
+_listener: ProgressListener | None = None
+
+
+def set_progress_listener(listener: ProgressListener | None) -> None:
+    """Show progress of flows run in this process (``None``: stop showing)."""
+    global _listener
+    _listener = listener
+
+
+def _notify(method: str, *args) -> None:
+    if _listener is not None:
+        try:
+            getattr(_listener, method)(*args)
+        except Exception:  # a display problem never stops a batch
+            log.debug("progress listener failed", exc_info=True)
 
 
 def _retry_if_retryable(task, task_run, state) -> bool:
@@ -44,9 +108,32 @@ def _retry_if_retryable(task, task_run, state) -> bool:
         state.result()
     except DigitizeError as exc:
         return exc.retryable
-    except Exception:  # an unexpected crash (e.g. a killed worker) may be transient
+    except OSError as exc:  # a full or read-only disk does not clear up in seconds
+        return exc.errno not in _LASTING_OS_ERRORS
+    except Exception:  # an unexpected error (e.g. a lost connection) may be transient
         return True
     return False
+
+
+def _inject_fault(job: PageJob) -> None:
+    """Test hook: kill this worker process (SIGKILL) on a chosen page.
+
+    ``DIGITIZE_FAULT_KILL_PAGE=ITEM#SEQ`` kills once, ``ITEM#SEQ*N`` the
+    first N times, ``ITEM#SEQ*always`` every time. The count is kept in the
+    page's work folder, so it survives the killed process.
+    """
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    target, _, times = spec.partition("*")
+    if target != f"{job.item_id}#{job.seq}":
+        return
+    counter = job.work_dir / ".fault-kills"
+    done = int(counter.read_text()) if counter.exists() else 0
+    if times != "always" and done >= int(times or 1):
+        return
+    counter.write_text(str(done + 1))
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 @task(
@@ -58,6 +145,9 @@ def _retry_if_retryable(task, task_run, state) -> bool:
     cache_policy=NO_CACHE,
 )
 def page_task(job: PageJob, settings: Settings) -> PageResult:
+    job.work_dir.mkdir(parents=True, exist_ok=True)
+    (job.work_dir / _STARTED).write_text(str(os.getpid()))
+    _inject_fault(job)
     return process_page(job, settings)
 
 
@@ -86,6 +176,19 @@ def publish_task(
 
 
 @dataclass
+class PageOutcome:
+    item: str
+    seq: int
+    status: str  # "done" or "failed"
+    qc: list[str] = field(default_factory=list)
+    confidence: float | None = None
+    skew_degrees: float | None = None
+    words: int = 0
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
 class ItemOutcome:
     identifier: str
     status: str  # "done" or "failed"
@@ -97,6 +200,8 @@ class ItemOutcome:
     pdf_url: str | None = None
     uploaded_objects: int = 0
     mean_confidence: float | None = None
+    qc: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 @dataclass
@@ -104,7 +209,9 @@ class BatchReport:
     batch: str
     folder: str
     items: list[ItemOutcome] = field(default_factory=list)
+    pages: list[PageOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    crashed_workers: int = 0
 
     @property
     def done(self) -> list[ItemOutcome]:
@@ -124,6 +231,128 @@ def _failure(exc: BaseException) -> tuple[str, str]:
     return "internal", f"{type(exc).__name__}: {exc}"
 
 
+# Quality flags shown in the report; thresholds are for review, not rejection.
+LOW_CONFIDENCE = 70.0
+LARGE_SKEW = 5.0
+
+
+def _qc_flags(kind: str, page: PageResult) -> list[str]:
+    flags = []
+    if kind == "text":
+        if page.word_count == 0:
+            flags.append("no-text")
+        elif page.mean_confidence is not None and page.mean_confidence < LOW_CONFIDENCE:
+            flags.append("low-confidence")
+        if abs(page.skew_degrees) > LARGE_SKEW:
+            flags.append("large-skew")
+    return flags
+
+
+# --- pages: rounds on fresh runners until every page is done or failed ---------
+
+
+def _is_pool_crash(exc: BaseException) -> bool:
+    return isinstance(exc, BrokenProcessPool)
+
+
+def _was_in_flight(job: PageJob) -> bool:
+    """Did this page start, and not finish, in the crashed round?"""
+    started = job.work_dir / _STARTED
+    if not started.exists():
+        return False
+    finished = job.work_dir / "page.json"
+    return not finished.exists() or finished.stat().st_mtime_ns < started.stat().st_mtime_ns
+
+
+PageCallback = Callable[[PageJob, "PageResult | BaseException"], None]
+
+
+def _run_round(jobs: list[PageJob], settings: Settings, workers: int, on_page: PageCallback) -> list[PageJob]:
+    """Run pages on a fresh runner; return the ones lost to a crashed worker."""
+    for job in jobs:
+        (job.work_dir / _STARTED).unlink(missing_ok=True)
+    lost: list[PageJob] = []
+    with page_runner(settings, workers) as runner:
+        futures = {runner.submit(page_task, {"job": job, "settings": settings}): job for job in jobs}
+        for future in as_completed(list(futures)):
+            job = futures[future]
+            try:
+                value = future.result(raise_on_failure=False)
+            except Exception as exc:  # the runner itself failed (e.g. BrokenProcessPool)
+                value = exc
+            if isinstance(value, BaseException) and _is_pool_crash(value):
+                lost.append(job)
+            else:
+                on_page(job, value)
+    return lost
+
+
+def _run_pages(jobs: list[PageJob], settings: Settings, on_page: PageCallback) -> int:
+    """Run every page to a result or a failure; return how many worker crashes were seen."""
+    crashes: Counter[tuple[str, int]] = Counter()
+    pending = list(jobs)
+    limit = max(1, settings.runs.page_crash_limit)
+    crash_rounds = idle_rounds = 0
+    while pending:
+        # A page in flight during two crashes runs alone: either it is the
+        # culprit, or it gets a clean run without its neighbour.
+        shared = [j for j in pending if crashes[(j.item_id, j.seq)] < 2]
+        groups = ([(shared, settings.workers)] if shared else []) + [
+            ([j], 1) for j in pending if crashes[(j.item_id, j.seq)] >= 2
+        ]
+        pending = []
+        for group, workers in groups:
+            lost = _run_round(group, settings, workers, on_page)
+            if not lost:
+                continue
+            crash_rounds += 1
+            in_flight = [j for j in lost if _was_in_flight(j)]
+            idle_rounds = 0 if in_flight else idle_rounds + 1
+            log.warning(
+                "a worker process died; %d page(s) were in flight, %d to run again",
+                len(in_flight),
+                len(lost),
+            )
+            for job in in_flight:
+                crashes[(job.item_id, job.seq)] += 1
+            for job in lost:
+                count = crashes[(job.item_id, job.seq)]
+                if count >= limit or idle_rounds >= limit:
+                    on_page(
+                        job,
+                        WorkerCrashError(
+                            f"{job.label}: the worker process died {count} time(s) while processing this page "
+                            "(killed, out of memory, or a crash in Tesseract or an image library); "
+                            "the page was not tried again. Check the scan, then run the batch again: "
+                            "finished pages are kept."
+                        ),
+                    )
+                else:
+                    pending.append(job)
+        if pending:
+            delay = min(settings.runs.crash_backoff_seconds * 2 ** (crash_rounds - 1), 30.0)
+            log.warning("running %d page(s) again in %.0f s on fresh worker processes", len(pending), delay)
+            time.sleep(delay)
+    return crash_rounds
+
+
+# --- the flow ----------------------------------------------------------------
+
+
+def _identifier_conflict(catalog: Catalog, item: Item, batch: str, settings: Settings) -> str | None:
+    """Two batches with the same item identifier: refuse the second, unless told to replace."""
+    if settings.runs.replace_items:
+        return None
+    existing = catalog.get(item.item_id)
+    if existing is None or existing["content_hash"] == item.content_hash or existing["batch"] == batch:
+        return None
+    return (
+        f"{item.folder}: identifier {item.item_id!r} is already registered from batch {existing['batch']!r} "
+        "with different scans or metadata; give this item another identifier (identifier = \"...\" in "
+        "item.toml), or set DIGITIZE_RUNS__REPLACE_ITEMS=true to replace the registered item"
+    )
+
+
 @flow(name="digitize-batch", flow_run_name="batch {batch_dir}", log_prints=False)
 def digitize_batch(batch_dir: str, settings: Settings | None = None) -> BatchReport:
     """Process every item of a batch folder; one item's failure never stops the rest.
@@ -138,45 +367,46 @@ def digitize_batch(batch_dir: str, settings: Settings | None = None) -> BatchRep
     for problem in batch.problems:
         report.items.append(ItemOutcome(problem.item_id, "failed", message=problem.message, stage=problem.stage))
 
-    # Check the models once, up front, with a message naming the package.
-    for item in batch.items:
-        if item.kind == "text":
-            tesseract.check_model(
-                item.metadata.ocr_model or settings.ocr.model_for(item.metadata.language, item.metadata.script),
-                settings.ocr.tessdata,
-            )
-
     catalog = Catalog(settings.catalog.url)
     batch_id = catalog.start_batch(batch.name, str(batch.folder))
-    submitted = {item.item_id: [page_task.submit(job, settings) for job in plan_pages(item, settings)] for item in batch.items}
-
+    items: list[Item] = []
     for item in batch.items:
-        outcome = ItemOutcome(item.item_id, "failed", kind=item.kind, pages=len(item.pages))
-        results = [future.result(raise_on_failure=False) for future in submitted[item.item_id]]
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            outcome.stage, outcome.message = _failure(errors[0])
-            if len(errors) > 1:
-                outcome.message += f" (and {len(errors) - 1} more failed pages)"
-            report.items.append(outcome)
-            continue
-        outputs = assemble_task.submit(item, results, settings).result(raise_on_failure=False)
-        if isinstance(outputs, BaseException):
-            outcome.stage, outcome.message = _failure(outputs)
-            report.items.append(outcome)
-            continue
-        outcome.output_dir = str(outputs.folder)
-        outcome.mean_confidence = outputs.mean_confidence
-        published = publish_task.submit(item, outputs, results, settings, batch.name).result(raise_on_failure=False)
-        if isinstance(published, BaseException):
-            outcome.stage, outcome.message = _failure(published)
-            report.items.append(outcome)
-            continue
-        outcome.status = "done"
-        outcome.pdf_url = published.pdf_url
-        outcome.uploaded_objects = published.uploaded
-        outcome.message = "registered" if published.registered.created else "updated"
-        report.items.append(outcome)
+        problem = None
+        try:
+            if item.kind == "text":  # the model, checked once, with a message naming the package
+                tesseract.check_model(
+                    item.metadata.ocr_model or settings.ocr.model_for(item.metadata.language, item.metadata.script),
+                    settings.ocr.tessdata,
+                )
+            conflict = _identifier_conflict(catalog, item, batch.name, settings)
+            if conflict:
+                problem = ("intake", conflict)
+        except DigitizeError as exc:
+            problem = (exc.stage, exc.message)
+        if problem:
+            report.items.append(ItemOutcome(item.item_id, "failed", kind=item.kind, pages=len(item.pages),
+                                            stage=problem[0], message=problem[1]))
+        else:
+            items.append(item)
+
+    jobs = {item.item_id: plan_pages(item, settings) for item in items}
+    by_id = {item.item_id: item for item in items}
+    results: dict[str, dict[int, PageResult | BaseException]] = {item.item_id: {} for item in items}
+    _notify("start", batch.name, sum(len(j) for j in jobs.values()))
+
+    def on_page(job: PageJob, value: PageResult | BaseException) -> None:
+        done = results[job.item_id]
+        done[job.seq] = value
+        _notify("page_done", job.item_id, job.seq, not isinstance(value, BaseException))
+        if len(done) == len(jobs[job.item_id]):
+            outcome = _finish_item(by_id[job.item_id], done, settings, batch.name, report)
+            _notify("item_done", outcome)
+
+    all_jobs = [job for item in items for job in jobs[item.item_id]]
+    report.crashed_workers = _run_pages(all_jobs, settings, on_page)
+    position = {item.item_id: n for n, item in enumerate(batch.items)}
+    report.items.sort(key=lambda i: position.get(i.identifier, -1))  # stable: intake problems first
+    report.pages.sort(key=lambda p: (position.get(p.item, -1), p.seq))
 
     report.seconds = round(time.perf_counter() - started, 2)
     catalog.finish_batch(batch_id, len(report.done), len(report.failed))
@@ -184,10 +414,133 @@ def digitize_batch(batch_dir: str, settings: Settings | None = None) -> BatchRep
     summary = Path(settings.output_dir) / f"batch-{batch.name}.json"
     summary.parent.mkdir(parents=True, exist_ok=True)
     summary.write_text(report.to_json(), encoding="utf-8")
+    _publish_artifact(report)
     return report
 
 
+def _finish_item(
+    item: Item, done: dict[int, PageResult | BaseException], settings: Settings, batch: str, report: BatchReport
+) -> ItemOutcome:
+    """Assemble and publish an item whose pages are all finished; record the outcome."""
+    started = time.perf_counter()
+    outcome = ItemOutcome(item.item_id, "failed", kind=item.kind, pages=len(item.pages))
+    report.items.append(outcome)
+    ordered = [done[seq] for seq in sorted(done)]
+    for seq, value in sorted(done.items()):
+        if isinstance(value, BaseException):
+            stage, message = _failure(value)
+            report.pages.append(PageOutcome(item.item_id, seq, "failed", message=f"({stage}) {message}"))
+        else:
+            report.pages.append(
+                PageOutcome(
+                    item.item_id, seq, "done", _qc_flags(item.kind, value), value.mean_confidence,
+                    round(value.skew_degrees, 2), value.word_count, round(sum(value.seconds.values()), 2),
+                )
+            )
+    outcome.qc = sorted({flag for p in report.pages if p.item == item.item_id for flag in p.qc})
+    errors = [v for v in ordered if isinstance(v, BaseException)]
+    if errors:
+        outcome.stage, outcome.message = _failure(errors[0])
+        if len(errors) > 1:
+            outcome.message += f" (and {len(errors) - 1} more failed pages)"
+        return outcome
+    pages = [v for v in ordered if isinstance(v, PageResult)]
+    shortage = _disk_shortage(item, pages, settings)
+    if shortage:
+        outcome.stage, outcome.message = "output", shortage
+        return outcome
+    outputs = assemble_task(item, pages, settings, return_state=True).result(raise_on_failure=False)
+    if isinstance(outputs, BaseException):
+        outcome.stage, outcome.message = _failure(outputs)
+        return outcome
+    outcome.output_dir = str(outputs.folder)
+    outcome.mean_confidence = outputs.mean_confidence
+    published = publish_task(item, outputs, pages, settings, batch, return_state=True).result(raise_on_failure=False)
+    if isinstance(published, BaseException):
+        outcome.stage, outcome.message = _failure(published)
+        return outcome
+    outcome.status = "done"
+    outcome.pdf_url = published.pdf_url
+    outcome.uploaded_objects = published.uploaded
+    outcome.message = "registered" if published.registered.created else "updated"
+    outcome.seconds = round(time.perf_counter() - started, 2)
+    return outcome
+
+
+def _disk_shortage(item: Item, pages: list[PageResult], settings: Settings) -> str | None:
+    """Refuse to assemble onto a disk that cannot hold the item.
+
+    qpdf (inside pikepdf) aborts the whole process when a write fails with
+    "No space left on device" instead of raising; checked here, a full disk
+    fails the item with a clear reason and the batch goes on.
+    """
+    def size(path: Path | None) -> int:
+        try:
+            return path.stat().st_size if path else 0
+        except OSError:
+            return 0
+
+    # the joined PDF is written twice (joined, then final) plus texts and hOCR copies
+    need = sum(3 * size(p.pdf) + 3 * size(p.text) + size(p.hocr) for p in pages) + 1_000_000
+    folder = Path(settings.output_dir)
+    probe = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return None
+    if free >= need:
+        return None
+    return (
+        f"{folder}: not enough free disk space to assemble {item.item_id} (needs about {need / 1e6:.1f} MB, "
+        f"{free / 1e6:.1f} MB free; No space left on device); free some space, then run or re-queue the batch "
+        "again: finished pages are kept"
+    )
+
+
+def _publish_artifact(report: BatchReport) -> None:
+    """A table of items and pages in the Prefect UI for this flow run."""
+    from prefect.artifacts import create_table_artifact
+
+    links = {i.identifier: i.pdf_url or i.output_dir for i in report.items}
+    rows = [
+        {
+            "item": i.identifier,
+            "page": "",
+            "status": i.status,
+            "qc": ", ".join(i.qc),
+            "ocr confidence": i.mean_confidence,
+            "seconds": i.seconds,
+            "details": (f"({i.stage}) " if i.stage and i.status != "done" else "") + i.message,
+            "link": links.get(i.identifier) or "",
+        }
+        for i in report.items
+    ] + [
+        {
+            "item": p.item,
+            "page": p.seq,
+            "status": p.status,
+            "qc": ", ".join(p.qc),
+            "ocr confidence": p.confidence,
+            "seconds": p.seconds,
+            "details": p.message,
+            "link": "",
+        }
+        for p in report.pages
+    ]
+    key = "digitize-" + "".join(c if c.isalnum() else "-" for c in report.batch.lower()).strip("-")[:80]
+    try:
+        create_table_artifact(
+            table=rows,
+            key=key,
+            description=(
+                f"Batch **{report.batch}**: {len(report.done)} item(s) done, {len(report.failed)} failed, "
+                f"{len(report.pages)} page(s), {report.seconds:.0f} s, {report.crashed_workers} worker crash(es)."
+            ),
+        )
+    except Exception:  # the report file is written already; the UI table is a convenience
+        log.warning("could not create the Prefect artifact for batch %s", report.batch, exc_info=True)
+
+
 def run_batch(batch_dir: Path, settings: Settings) -> BatchReport:
-    """Run the flow with page workers as configured (process pool)."""
-    runner = ProcessPoolTaskRunner(max_workers=max(1, settings.workers))
-    return digitize_batch.with_options(task_runner=runner)(str(batch_dir), settings)
+    """Run the batch flow (page workers as configured in ``settings``)."""
+    return digitize_batch(str(batch_dir), settings)

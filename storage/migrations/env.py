@@ -1,0 +1,34 @@
+"""Alembic environment for the catalog.
+
+The catalog (``storage.catalog.Catalog``) runs the migrations itself when it
+opens a database, handing over its connection in ``config.attributes``; the
+``alembic`` command line works too, given ``-x url=...``.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from storage.catalog import Base
+
+target_metadata = Base.metadata
+
+
+def _run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = context.config.attributes.get("connection")
+if connection is not None:
+    _run(connection)
+else:  # pragma: no cover - the command line
+    url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option("sqlalchemy.url")
+    with create_engine(url).begin() as conn:
+        _run(conn)
