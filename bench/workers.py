@@ -48,7 +48,9 @@ def _env(tmp: Path, workers: int) -> dict:
 def _run(batch: Path, tmp: Path, workers: int) -> float:
     digitize = Path(sys.executable).with_name("digitize")
     start = time.perf_counter()
-    subprocess.run([str(digitize), "run", str(batch)], env=_env(tmp, workers), check=True, capture_output=True)
+    result = subprocess.run([str(digitize), "run", str(batch)], env=_env(tmp, workers), capture_output=True)
+    if result.returncode != 0:
+        raise SystemExit(f"digitize run failed ({result.returncode}):\n{result.stdout.decode()[-3000:]}\n{result.stderr.decode()[-3000:]}")
     return time.perf_counter() - start
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 __all__ = ["prefect_api"]
@@ -26,6 +27,9 @@ def prefect_api(timeout: int = 120) -> Iterator[str]:
         yield configured
         return
     os.environ.setdefault("PREFECT_SERVER_API_HOST", "127.0.0.1")
+    home = os.environ.get("PREFECT_HOME")
+    if home:  # the temporary server cannot create its database in a missing folder
+        Path(home).expanduser().mkdir(parents=True, exist_ok=True)
     from prefect.server.api.server import SubprocessASGIServer
 
     server = SubprocessASGIServer()
