@@ -35,6 +35,15 @@ def _settings(config: Optional[Path], **overrides):
     return load_settings(config, **nested)
 
 
+def _configure_logging(verbose: bool, *, basic: bool = True, prefect: bool = True) -> None:
+    """Log level for our loggers and Prefect's (unless the operator set Prefect's)."""
+    level = "INFO" if verbose else "WARNING"
+    if prefect:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", level)
+    if basic:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
 def _fail(exc: DigitizeError) -> None:
     console.print(f"[bold red]error[/] ({exc.stage}): {escape(exc.message)}", soft_wrap=True)
     raise typer.Exit(exc.exit_code)
@@ -52,8 +61,7 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Process a scanned batch: deskew, OCR, transliterate, build PDFs, store and register."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging(verbose)
     try:
         settings = _settings(
             config,
@@ -165,8 +173,7 @@ def inbox(
     """Process every complete batch in the hot folder (see README: Operations)."""
     import time as _time
 
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging(verbose)
     try:
         settings = _settings(config, inbox__root=root)
         from flows.inbox import digitize_inbox, hot_folder
@@ -205,7 +212,7 @@ def schedule(
     timezone: Optional[str] = typer.Option(None, help="Time zone of the cron line (default Asia/Baku)."),
 ) -> None:
     """Serve the nightly inbox run: needs a Prefect server (PREFECT_API_URL); runs until stopped."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    _configure_logging(True, basic=False)
     try:
         settings = _settings(config, schedule__cron=cron, schedule__timezone=timezone)
         if not os.environ.get("PREFECT_API_URL"):
@@ -324,7 +331,7 @@ def serve(
     catalog_url: Optional[str] = typer.Option(None, help="SQLAlchemy URL of the e-library catalog."),
 ) -> None:
     """Run the e-library web service: search, item pages, JSON API, OAI-PMH."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging(True, prefect=False)
     try:
         settings = _settings(
             config, web__host=host, web__port=port, storage__url=storage_url, catalog__url=catalog_url

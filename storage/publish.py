@@ -26,7 +26,6 @@ import os
 from dataclasses import dataclass
 from typing import Sequence
 
-from digitize.errors import VerificationError
 from pipeline.model import ItemOutputs, PageResult
 from scanners.batch import Item
 from storage.catalog import Catalog, CatalogFile, CatalogPage, RegisteredItem, Registration
@@ -85,16 +84,9 @@ def publish_item(
     manifest_obj = store.put_file(prefix + "manifest.json", manifest_path, content_type="application/json")
     stored.append(("manifest", "application/json", manifest_obj))
 
-    # Every object must be in the store, as we sent it, before the item
-    # becomes visible to readers.
-    for _, _, obj in stored:
-        current = store.stat(obj.key)
-        if current is None or current.size != obj.size or current.sha256 != obj.sha256:
-            raise VerificationError(
-                f"{store.url_for(obj.key)}: stored object does not match ({current!r}, expected size "
-                f"{obj.size} sha256 {obj.sha256}); nothing was registered for {item.item_id}"
-            )
-
+    # Every object is now in the store as we sent it: put_file verified each
+    # one (upload checked, or an identical object found), so the item may
+    # become visible to readers.
     record_path = outputs.folder / "record.json"
     record = json.loads(record_path.read_text(encoding="utf-8"))
     pdf_key = prefix + outputs.pdf.name if outputs.pdf else None
