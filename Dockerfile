@@ -18,8 +18,11 @@ ENV DEBIAN_FRONTEND=noninteractive \
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       tesseract-ocr tesseract-ocr-script-cyrl tesseract-ocr-aze-cyrl tesseract-ocr-aze tesseract-ocr-rus \
+      tesseract-ocr-osd tesseract-ocr-kaz tesseract-ocr-uzb tesseract-ocr-uzb-cyrl \
       ghostscript poppler-utils unpaper pngquant \
       fonts-urw-base35 fonts-noto-core \
+      epubcheck \
+      yaz \
  && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 1000 digitize
@@ -28,8 +31,10 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY digitize ./digitize
 COPY scanners ./scanners
 COPY pipeline ./pipeline
+COPY archive ./archive
 COPY transliteration ./transliteration
 COPY storage ./storage
+COPY elibrary ./elibrary
 COPY flows ./flows
 COPY samples ./samples
 RUN pip install --no-cache-dir -c constraints.txt . \

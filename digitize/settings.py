@@ -28,8 +28,8 @@ from pydantic_settings import (
 
 from digitize.errors import ConfigError
 
-__all__ = ["Settings", "OCRSettings", "ImageSettings", "StorageSettings", "CatalogSettings",
-    "RunSettings", "InboxSettings", "ScheduleSettings", "load_settings"]
+__all__ = ["Settings", "OCRSettings", "ImageSettings", "QualitySettings", "PdfSettings", "StorageSettings", "CatalogSettings",
+    "RunSettings", "InboxSettings", "ScheduleSettings", "ArchiveSettings", "load_settings"]
 
 # Privacy defaults: nothing phones home unless the operator says so.
 PRIVACY_ENV = {
@@ -60,6 +60,11 @@ class OCRSettings(BaseModel):
             "ru-Cyrl": "rus",
             "ru": "rus",
             "az": "Cyrillic",
+            "kk": "kaz",
+            "kk-Cyrl": "kaz",
+            "uz-Cyrl": "uzb_cyrl",
+            "uz-Latn": "uzb",
+            "uz": "uzb",
         }
     )
     default_model: str = "Cyrillic"
@@ -76,6 +81,16 @@ class OCRSettings(BaseModel):
         return self.models.get(language, self.default_model)
 
 
+class QualitySettings(BaseModel):
+    """Page quality control: below any of these a page is flagged for re-scanning."""
+
+    min_dpi: float = 250.0
+    min_focus: float = 500.0  # variance of the Laplacian of the flattened page
+    min_contrast: float = 80.0  # paper − ink of the scan, 0-255
+    min_confidence: float = 60.0  # Tesseract mean word confidence
+    blank_ink_share: float = 0.0015  # below this share of ink, with no words: a blank page
+
+
 class ImageSettings(BaseModel):
     """Loading and cleaning page images."""
 
@@ -86,6 +101,101 @@ class ImageSettings(BaseModel):
     # Text pages go into the reading PDF as JPEG (grey/colour) or lossless
     # bi-level; the original scan stays the master.
     access_jpeg_quality: int = 75
+    # Turn pages scanned sideways or upside down (pipeline/orientation.py).
+    orientation: bool = True
+    # Upright-looking pages are tested for upside down only when their OCR
+    # mean confidence is below this (the test costs ~0.1 s; measured upright
+    # pages read at 80-90, upside-down ones at 30-45).
+    orientation_check_below_confidence: float = 70.0
+    # Cut the dark scanner bed around the page (pipeline/crop.py).
+    crop_borders: bool = True
+    # OCR input: "none" lets Tesseract binarise the flattened page (measured
+    # best); "sauvola" binarises it ourselves. The reader's picture is never
+    # binarised unless the item says binarize_access = true.
+    ocr_binarization: str = "none"
+    # Two-page spreads are split when item.toml says spreads = true; a frame
+    # of another item that looks like a spread is flagged for review.
+    detect_spreads: bool = True
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+
+    @field_validator("ocr_binarization")
+    @classmethod
+    def _known_binarization(cls, value: str) -> str:
+        if value not in ("none", "sauvola"):
+            raise ValueError('ocr_binarization must be "none" or "sauvola"')
+        return value
+
+
+class PdfSettings(BaseModel):
+    """The reading PDF (PDF/A-2b) and the other reader outputs (EPUB, thumbnail)."""
+
+    # Which words the invisible text layer holds. "original" (default): the
+    # words as printed on the page image, so what a reader selects, copies
+    # or finds is what they see, and every extractor (pdftotext, pdf.js,
+    # pdfium) reads the page in order. The Latin text is in the EPUB, the
+    # .latin.txt file and the catalog's search. "both": the printed script
+    # and the Latin transliteration, each word over its printed word (each
+    # line split in two bands, original above, Latin below), so the PDF can
+    # be searched in either script; measured, pdftotext's layout mode then
+    # sometimes mixes the two lines of a band pair (``pdftotext -raw`` and
+    # pdfium read them in order). "latin": Latin words only.
+    text_layer: str = "original"
+    # Grey and colour pages: "jpeg2000" (default) or "jpeg". Measured
+    # (bench/pdf_size.py): at the full scan resolution JPEG 2000 at 1:40 is
+    # about a fifth of OCRmyPDF's output and still sharper than JPEG at 200
+    # dpi; JPEG needs 150 dpi to reach a quarter. PDF/A-2 allows JPEG 2000.
+    # Black-and-white scans always go in as lossless CCITT G4 (never JBIG2).
+    image_codec: str = "jpeg2000"
+    jpeg2000_rate: float = 40.0  # compression ratio of the access image
+    # Largest resolution of the access image; higher scans are scaled down
+    # (the master keeps every pixel). 0: keep the scan's resolution.
+    max_dpi: int = 300
+    thumbnail_px: int = 256  # longest side of the catalog thumbnail (JPEG)
+    # Score/art items: also publish a JPEG access copy beside the lossless
+    # master (role "access-copy"); its longest side in pixels.
+    access_copy: bool = True
+    access_copy_px: int = 2400
+    # Scores: "titles" reads the printed text (title, composer, tempo
+    # marks) with Tesseract and lays only confidently read words, in the
+    # printed script, over the lossless image; "none" (default) adds no
+    # text. Art prints never get a text layer.
+    score_ocr: str = "none"
+
+    @field_validator("text_layer")
+    @classmethod
+    def _known_layer(cls, value: str) -> str:
+        if value not in ("both", "original", "latin"):
+            raise ValueError('text_layer must be "both", "original" or "latin"')
+        return value
+
+    @field_validator("score_ocr")
+    @classmethod
+    def _known_score_ocr(cls, value: str) -> str:
+        if value not in ("none", "titles"):
+            raise ValueError('score_ocr must be "none" or "titles"')
+        return value
+
+    @field_validator("image_codec")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        if value not in ("jpeg2000", "jpeg"):
+            raise ValueError('image_codec must be "jpeg2000" or "jpeg"')
+        return value
+
+
+class ArchiveSettings(BaseModel):
+    """The preservation package: METS/ALTO/PREMIS, MARC 21 and BagIt (archive/)."""
+
+    # Who made and keeps the package: METS agent, PREMIS agent, bag-info
+    # Source-Organization.
+    organization: str = "Digitization unit"
+    # MARC organization code for 003 and 040 $a/$c (e.g. a code registered
+    # with the Library of Congress); None: 003 left out, 040 gives only $b.
+    marc_organization_code: str | None = None
+    # Language of cataloguing (MARC 040 $b, MODS languageOfCataloging).
+    cataloging_language: str = "aze"
+    # Write the BagIt package (items/<id>/<id>.bag.zip).
+    bag: bool = True
 
 
 class StorageSettings(BaseModel):
@@ -130,6 +240,13 @@ class RunSettings(BaseModel):
     # An item whose identifier is registered from another batch with
     # different content is refused unless this is set.
     replace_items: bool = False
+    # Page tasks get their scan from the object store and put their outputs
+    # there (storage/staging.py), so workers need no shared disk. None: on
+    # when the page tasks run on a Dask cluster at dask_address.
+    stage_through_store: bool | None = None
+    # Where a worker processes a staged page (None: the Dask worker's own
+    # local directory, else the system's temporary folder).
+    scratch_dir: Path | None = None
 
     @field_validator("task_runner")
     @classmethod
@@ -197,6 +314,8 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
     ocr: OCRSettings = Field(default_factory=OCRSettings)
     image: ImageSettings = Field(default_factory=ImageSettings)
+    pdf: PdfSettings = Field(default_factory=PdfSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     web: WebSettings = Field(default_factory=WebSettings)

@@ -18,7 +18,12 @@ dataclasses, never images.
   a fresh pool after a backoff; a page that was in flight in two crashes is
   then run alone, and one whose worker died ``runs.page_crash_limit`` times
   fails its item with that reason. Finished pages are never redone: each
-  page's result is keyed by its inputs (see :mod:`pipeline.page`).
+  page's result is keyed by its inputs (see :mod:`pipeline.page`), and a
+  finished page gets no task at all.
+* On a Dask cluster elsewhere, page tasks see only the object store: scans
+  go up once, pages come back through it (:mod:`storage.staging`). A
+  killed Dask worker is Dask's to handle (its nanny restarts it, the page
+  runs again); a page Dask gives up on (``KilledWorker``) fails its item.
 """
 
 from __future__ import annotations
@@ -27,18 +32,19 @@ import errno
 import json
 import logging
 import os
+import queue
 import shutil
 import signal
+import tempfile
 import time
 from collections import Counter
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import as_completed
 
 from digitize.errors import DigitizeError
 from digitize.settings import Settings, load_settings
@@ -46,11 +52,12 @@ from flows.runners import page_runner
 from pipeline import tesseract
 from pipeline.item import assemble_item, plan_pages
 from pipeline.model import ItemOutputs, PageJob, PageResult
-from pipeline.page import process_page
+from pipeline.page import finished_page, process_page
 from scanners.batch import Item, read_batch
 from storage.catalog import Catalog
 from storage.factory import open_store
 from storage.publish import PublishedItem, publish_item
+from storage.staging import fetch_page, process_staged_page, stage_sources
 
 __all__ = [
     "ItemOutcome",
@@ -68,6 +75,7 @@ log = logging.getLogger(__name__)
 _LASTING_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOENT}
 _STARTED = ".started"  # written by a page task as it starts: "this page was in flight"
 FAULT_ENV = "DIGITIZE_FAULT_KILL_PAGE"  # tests: "ITEM#SEQ" or "ITEM#SEQ*N" / "*always"
+FAULT_COUNTER_ENV = "DIGITIZE_FAULT_COUNTER_DIR"  # tests: where the kill count is kept (default: the page's folder)
 
 
 class WorkerCrashError(DigitizeError):
@@ -120,7 +128,8 @@ def _inject_fault(job: PageJob) -> None:
 
     ``DIGITIZE_FAULT_KILL_PAGE=ITEM#SEQ`` kills once, ``ITEM#SEQ*N`` the
     first N times, ``ITEM#SEQ*always`` every time. The count is kept in the
-    page's work folder, so it survives the killed process.
+    page's work folder (or ``DIGITIZE_FAULT_COUNTER_DIR``, for workers that
+    do not share the flow's disk), so it survives the killed process.
     """
     spec = os.environ.get(FAULT_ENV)
     if not spec:
@@ -128,7 +137,9 @@ def _inject_fault(job: PageJob) -> None:
     target, _, times = spec.partition("*")
     if target != f"{job.item_id}#{job.seq}":
         return
-    counter = job.work_dir / ".fault-kills"
+    folder = os.environ.get(FAULT_COUNTER_ENV)
+    counter = Path(folder) / f"{job.item_id}-{job.seq}.fault-kills" if folder else job.work_dir / ".fault-kills"
+    counter.parent.mkdir(parents=True, exist_ok=True)
     done = int(counter.read_text()) if counter.exists() else 0
     if times != "always" and done >= int(times or 1):
         return
@@ -148,7 +159,45 @@ def page_task(job: PageJob, settings: Settings) -> PageResult:
     job.work_dir.mkdir(parents=True, exist_ok=True)
     (job.work_dir / _STARTED).write_text(str(os.getpid()))
     _inject_fault(job)
-    return process_page(job, settings)
+    # a reused page names the scan where it is now (the batch may have moved since)
+    return replace(process_page(job, settings), source=job.source)
+
+
+def stages_through_store(settings: Settings) -> bool:
+    """Do page tasks exchange scans and pages through the object store (no shared disk)?"""
+    runs = settings.runs
+    if runs.stage_through_store is not None:
+        return runs.stage_through_store
+    return runs.task_runner == "dask" and bool(runs.dask_address)
+
+
+def _scratch_dir(settings: Settings) -> Path:
+    """The worker's own folder for staged pages: never the flow's work folder."""
+    if settings.runs.scratch_dir is not None:
+        return Path(settings.runs.scratch_dir)
+    try:
+        from distributed import get_worker
+
+        return Path(get_worker().local_directory) / "digitize-pages"
+    except (ImportError, ValueError):  # not on a Dask worker
+        return Path(tempfile.gettempdir()) / "digitize-pages"
+
+
+@task(
+    name="staged-page",
+    task_run_name="page {job.item_id}#{job.seq}",
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=_retry_if_retryable,
+    cache_policy=NO_CACHE,
+)
+def staged_page_task(job: PageJob, settings: Settings) -> PageResult:
+    """A page on a worker that sees only the object store (see :mod:`storage.staging`)."""
+    if settings.runs.task_runner == "process":  # same machine: the crash bookkeeping can use the work folder
+        job.work_dir.mkdir(parents=True, exist_ok=True)
+        (job.work_dir / _STARTED).write_text(str(os.getpid()))
+    _inject_fault(job)
+    return process_staged_page(job, settings, open_store(settings.storage), _scratch_dir(settings))
 
 
 @task(name="assemble", task_run_name="assemble {item.item_id}", cache_policy=NO_CACHE)
@@ -211,6 +260,7 @@ class BatchReport:
     items: list[ItemOutcome] = field(default_factory=list)
     pages: list[PageOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    page_seconds: float = 0.0  # from the first page submitted to the last page (and item) done
     crashed_workers: int = 0
 
     @property
@@ -255,6 +305,11 @@ def _is_pool_crash(exc: BaseException) -> bool:
     return isinstance(exc, BrokenProcessPool)
 
 
+def _is_killed_worker(exc: BaseException) -> bool:
+    """Dask gave up on a task whose worker died ``allowed-failures`` times."""
+    return type(exc).__name__ == "KilledWorker" and type(exc).__module__.startswith("distributed")
+
+
 def _was_in_flight(job: PageJob) -> bool:
     """Did this page start, and not finish, in the crashed round?"""
     started = job.work_dir / _STARTED
@@ -267,23 +322,77 @@ def _was_in_flight(job: PageJob) -> bool:
 PageCallback = Callable[[PageJob, "PageResult | BaseException"], None]
 
 
+def _in_window(runner, page, jobs: list[PageJob], settings: Settings, window: int):
+    """Submit at most ``window`` pages at a time; yield ``(job, result or exception)`` as each ends.
+
+    Only the pages in flight have a future (and a Prefect task run) at any
+    time, so the flow's memory does not grow with the length of the batch.
+    ``send(False)`` stops submitting; the pages not submitted are then
+    yielded with a BrokenProcessPool, as if lost with the pool.
+    """
+    finished: queue.SimpleQueue = queue.SimpleQueue()
+    waiting = iter(jobs)
+    in_flight = 0
+    submitting = True
+
+    def submit_next() -> bool:
+        job = next(waiting, None)
+        if job is None:
+            return False
+        try:
+            future = runner.submit(page, {"job": job, "settings": settings})
+        except Exception as exc:  # e.g. the pool broke between two pages
+            finished.put((job, None, exc))
+            return True
+        future.add_done_callback(lambda done, job=job: finished.put((job, done, None)))
+        return True
+
+    for _ in range(window):
+        if not submit_next():
+            break
+        in_flight += 1
+    while in_flight:
+        job, future, error = finished.get()
+        in_flight -= 1
+        if error is None:
+            try:
+                value = future.result(raise_on_failure=False)
+            except Exception as exc:  # the runner itself failed (e.g. BrokenProcessPool)
+                value = exc
+        else:
+            value = error
+        del future
+        if (yield job, value) is False:
+            submitting = False
+            yield None  # the value of send()
+        if submitting and submit_next():
+            in_flight += 1
+    for job in waiting:
+        if (yield job, BrokenProcessPool("not submitted: the worker pool broke")) is False:
+            yield None
+
+
 def _run_round(jobs: list[PageJob], settings: Settings, workers: int, on_page: PageCallback) -> list[PageJob]:
     """Run pages on a fresh runner; return the ones lost to a crashed worker."""
     for job in jobs:
         (job.work_dir / _STARTED).unlink(missing_ok=True)
     lost: list[PageJob] = []
+    page = staged_page_task if stages_through_store(settings) else page_task
     with page_runner(settings, workers) as runner:
-        futures = {runner.submit(page_task, {"job": job, "settings": settings}): job for job in jobs}
-        for future in as_completed(list(futures)):
-            job = futures[future]
-            try:
-                value = future.result(raise_on_failure=False)
-            except Exception as exc:  # the runner itself failed (e.g. BrokenProcessPool)
-                value = exc
+        finished = _in_window(runner, page, jobs, settings, window=max(8, 4 * workers))
+        for job, value in finished:
             if isinstance(value, BaseException) and _is_pool_crash(value):
                 lost.append(job)
-            else:
-                on_page(job, value)
+                finished.send(False)  # a broken pool takes no more pages: the rest go to the next round
+                continue
+            if isinstance(value, BaseException) and _is_killed_worker(value):
+                # Dask ran the page again on other workers already, as often as it allows
+                value = WorkerCrashError(
+                    f"{job.label}: the Dask worker process died while processing this page, every time it "
+                    f"was tried ({value}); killed, out of memory, or a crash in Tesseract or an image "
+                    "library. Check the scan, then run the batch again: finished pages are kept."
+                )
+            on_page(job, value)
     return lost
 
 
@@ -402,8 +511,36 @@ def digitize_batch(batch_dir: str, settings: Settings | None = None) -> BatchRep
             outcome = _finish_item(by_id[job.item_id], done, settings, batch.name, report)
             _notify("item_done", outcome)
 
-    all_jobs = [job for item in items for job in jobs[item.item_id]]
-    report.crashed_workers = _run_pages(all_jobs, settings, on_page)
+    staged = stages_through_store(settings)
+    store = open_store(settings.storage) if staged else None
+    page_started = time.perf_counter()
+    all_jobs: list[PageJob] = []
+    for item in items:
+        item_jobs = jobs[item.item_id]
+        if staged:
+            try:
+                stage_sources(item_jobs, store)
+            except DigitizeError as exc:  # this item's scans could not be staged: it fails, the rest go on
+                for job in item_jobs:
+                    on_page(job, exc)
+                continue
+        for job in item_jobs:
+            finished = finished_page(job, settings)  # resume: no task at all for a finished page
+            if finished is not None:
+                on_page(job, finished)
+            else:
+                all_jobs.append(job)
+
+    def on_staged_page(job: PageJob, value: PageResult | BaseException) -> None:
+        if isinstance(value, PageResult):
+            try:
+                value = fetch_page(job, value, store)
+            except DigitizeError as exc:
+                value = exc
+        on_page(job, value)
+
+    report.crashed_workers = _run_pages(all_jobs, settings, on_staged_page if staged else on_page)
+    report.page_seconds = round(time.perf_counter() - page_started, 2)
     position = {item.item_id: n for n, item in enumerate(batch.items)}
     report.items.sort(key=lambda i: position.get(i.identifier, -1))  # stable: intake problems first
     report.pages.sort(key=lambda p: (position.get(p.item, -1), p.seq))

@@ -8,10 +8,12 @@ pool broken by a killed worker process is replaced, not reused.
 from __future__ import annotations
 
 import logging
+import os
 
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 
 from digitize.settings import Settings
+from flows.children import die_with_parent
 
 __all__ = ["page_runner"]
 
@@ -27,7 +29,7 @@ def page_runner(settings: Settings, workers: int | None = None) -> TaskRunner:
         if settings.runs.dask_address:
             return DaskTaskRunner(address=settings.runs.dask_address)
         # A local cluster for this run: processes, one thread each, all on
-        # 127.0.0.1 (its dashboard too: nothing listens beyond this machine).
+        # 127.0.0.1: nothing listens beyond this machine.
         return DaskTaskRunner(
             cluster_class="distributed.LocalCluster",
             cluster_kwargs={
@@ -35,7 +37,9 @@ def page_runner(settings: Settings, workers: int | None = None) -> TaskRunner:
                 "threads_per_worker": 1,
                 "processes": True,
                 "host": "127.0.0.1",
-                "dashboard_address": None,
+                "dashboard_address": None,  # no dashboard; the scheduler's own HTTP port stays on 127.0.0.1
+                "silence_logs": logging.WARNING,
             },
         )
-    return ProcessPoolTaskRunner(max_workers=workers)
+    # the workers die with this process, even when it is killed with kill -9
+    return ProcessPoolTaskRunner(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),))

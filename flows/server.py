@@ -4,19 +4,65 @@ When ``PREFECT_API_URL`` is not set, Prefect would start a temporary server
 in every process that runs a task, including each page worker. We start
 one temporary server (on 127.0.0.1, analytics off) for the whole run and
 point every worker process at it through the environment.
+
+The server is a child process that must not outlive the run: on Linux the
+kernel kills it (``PR_SET_PDEATHSIG``) when the process that started it
+dies, even by ``kill -9``, so no orphaned server keeps its port and
+database open. Elsewhere it is stopped at exit as Prefect does.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
+
+from flows.children import die_with_parent
 
 __all__ = ["prefect_api"]
 
 log = logging.getLogger(__name__)
+
+
+def _server_class():
+    from prefect.server.api.server import SubprocessASGIServer
+
+    class ChildServer(SubprocessASGIServer):
+        """Prefect's temporary server, started so that it dies with this process."""
+
+        def _run_uvicorn_command(self) -> "subprocess.Popen[Any]":
+            if not sys.platform.startswith("linux"):
+                return super()._run_uvicorn_command()
+            parent = os.getpid()
+            real_popen = subprocess.Popen
+
+            def popen(*args: Any, **kwargs: Any) -> "subprocess.Popen[Any]":
+                return real_popen(*args, preexec_fn=lambda: die_with_parent(parent), **kwargs)
+
+            # Prefect builds the command line; only the way the process starts changes.
+            import prefect.server.api.server as module
+
+            module.subprocess = _PopenWith(popen)
+            try:
+                return super()._run_uvicorn_command()
+            finally:
+                module.subprocess = subprocess
+
+    return ChildServer
+
+
+class _PopenWith:
+    """The ``subprocess`` module as Prefect's server module sees it, with another ``Popen``."""
+
+    def __init__(self, popen) -> None:
+        self.Popen = popen
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
 
 
 @contextmanager
@@ -30,9 +76,7 @@ def prefect_api(timeout: int = 120) -> Iterator[str]:
     home = os.environ.get("PREFECT_HOME")
     if home:  # the temporary server cannot create its database in a missing folder
         Path(home).expanduser().mkdir(parents=True, exist_ok=True)
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = SubprocessASGIServer()
+    server = _server_class()()
     server.start(timeout=timeout)
     os.environ["PREFECT_API_URL"] = server.api_url  # for worker processes
     log.info("temporary Prefect server at %s", server.api_url)

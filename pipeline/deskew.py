@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["estimate_skew", "rotate", "MIN_CORRECTION_DEGREES"]
+__all__ = ["estimate_skew", "rotate", "ink_mask", "InkPoints", "MIN_CORRECTION_DEGREES"]
 
 # Below this the page is left as scanned: rotating resamples the image.
 MIN_CORRECTION_DEGREES = 0.05
@@ -27,6 +27,11 @@ def _ink(grey: np.ndarray) -> np.ndarray:
     height, width = grey.shape
     factor = min(1.0, _ANALYSIS_WIDTH / float(width))
     small = cv2.resize(grey, (max(1, int(width * factor)), max(1, int(height * factor))), interpolation=cv2.INTER_AREA)
+    return ink_mask(small)
+
+
+def ink_mask(small: np.ndarray) -> np.ndarray:
+    """Ink 1.0, paper 0.0 of an already reduced page, its outer frame blanked."""
     # Remove slow background changes (uneven light) before thresholding.
     background = cv2.medianBlur(small, 31) if min(small.shape) > 31 else small
     flattened = cv2.divide(small, background, scale=255)
@@ -41,17 +46,41 @@ def _ink(grey: np.ndarray) -> np.ndarray:
     return ink.astype(np.float32)
 
 
-def _score(ink: np.ndarray, angle: float) -> float:
-    height, width = ink.shape
-    matrix = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), -angle, 1.0)
-    turned = cv2.warpAffine(ink, matrix, (width, height), flags=cv2.INTER_LINEAR, borderValue=0)
-    rows = turned.sum(axis=1)
-    return float(np.dot(rows, rows))
+class InkPoints:
+    """The ink pixels of the reduced page as coordinates about its centre.
+
+    Scoring an angle projects the points instead of rotating the image:
+    a few hundred thousand multiply-adds and one bincount, about ten times
+    cheaper than warping the whole reduced page for every candidate angle.
+    """
+
+    def __init__(self, ink: np.ndarray):
+        ys, xs = np.nonzero(ink)
+        height, width = ink.shape
+        self.x = xs.astype(np.float32) - width / 2.0
+        self.y = ys.astype(np.float32) - height / 2.0
+        self.rows = int(np.hypot(height, width)) + 2
+        self.count = xs.size
+
+    def score(self, angle: float) -> float:
+        theta = np.deg2rad(angle)
+        # Row of each ink point after turning the page by -angle (the
+        # rotation that would straighten a page skewed by +angle).
+        rows = self.y * np.float32(np.cos(theta)) + self.x * np.float32(np.sin(theta)) + self.rows / 2.0
+        # Each point is shared between its two nearest rows (linear
+        # interpolation): with whole rows only, the score is flat-topped
+        # within a fraction of a pixel and the fine search would wander.
+        low = np.floor(rows)
+        share = (rows - low).astype(np.float64)
+        index = low.astype(np.int32)
+        profile = np.bincount(index, weights=1.0 - share, minlength=self.rows + 1)
+        profile += np.bincount(index + 1, weights=share, minlength=self.rows + 1)
+        return float(np.dot(profile, profile))
 
 
-def _best(ink: np.ndarray, centre: float, span: float, step: float) -> float:
+def _best(points: InkPoints, centre: float, span: float, step: float) -> float:
     candidates = np.arange(centre - span, centre + span + step / 2, step)
-    scores = [_score(ink, float(a)) for a in candidates]
+    scores = [points.score(float(a)) for a in candidates]
     best = int(np.argmax(scores))
     # Parabolic refinement between the neighbours of the best candidate.
     if 0 < best < len(candidates) - 1:
@@ -72,9 +101,10 @@ def estimate_skew(grey: np.ndarray, max_degrees: float = 15.0) -> float:
         return 0.0
     # The coarse 1° search needs no detail: a half-size copy is 4× cheaper.
     coarse = cv2.resize(ink, (max(1, ink.shape[1] // 2), max(1, ink.shape[0] // 2)), interpolation=cv2.INTER_AREA)
-    angle = _best(coarse, 0.0, max_degrees, 1.0)
-    angle = _best(ink, angle, 1.0, 0.1)
-    angle = _best(ink, angle, 0.1, 0.02)
+    angle = _best(InkPoints(coarse > 0.25), 0.0, max_degrees, 1.0)
+    points = InkPoints(ink)
+    angle = _best(points, angle, 1.0, 0.1)
+    angle = _best(points, angle, 0.1, 0.02)
     return round(max(-max_degrees, min(max_degrees, angle)), 3)
 
 

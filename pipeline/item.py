@@ -15,12 +15,22 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
+from datetime import datetime, timezone
+
 import pikepdf
 
+from archive.package import write_archive
 from digitize.errors import OutputError
 from digitize.settings import Settings
+from pipeline.epub import EpubInfo, write_epub
+from pipeline.hocr import parse_hocr
+from pipeline.masters import access_copy_jpeg, verify_masters
 from pipeline.model import ItemOutputs, OutputFile, PageJob, PageResult
-from pipeline.records import ISO639_2, dublin_core_xml, item_record
+from pipeline.pdfa import DocumentInfo, finish_pdfa
+from pipeline.reflow import PageSource as FlowSource
+from pipeline.reflow import page_furniture, printed_labels, reflow_pages
+from pipeline.thumbnails import page_jpeg
+from pipeline.records import dublin_core_xml, item_record
 from scanners.batch import Item
 
 __all__ = ["plan_pages", "assemble_item", "item_work_dir", "item_output_dir"]
@@ -37,25 +47,38 @@ def item_output_dir(settings: Settings, item_id: str) -> Path:
 
 
 def plan_pages(item: Item, settings: Settings) -> list[PageJob]:
-    """One job per page of the item, each with its own work folder."""
+    """One job per page of the item, each with its own work folder.
+
+    An item whose item.toml says ``spreads = true`` holds two pages per
+    frame: each frame gives two jobs (left half, right half) numbered on
+    in reading order.
+    """
     model = item.metadata.ocr_model or settings.ocr.model_for(item.metadata.language, item.metadata.script)
     hashes = {source.path: source.sha256 for source in item.files}
     base = item_work_dir(settings, item.item_id) / "pages"
-    return [
-        PageJob(
-            item_id=item.item_id,
-            kind=item.kind,
-            seq=page.seq,
-            source=page.path,
-            frame=page.frame,
-            frames_in_file=page.frames_in_file,
-            source_sha256=hashes[page.path],
-            work_dir=base / f"{page.seq:06d}",
-            ocr_model=model,
-            year=item.metadata.year,
-        )
-        for page in item.pages
-    ]
+    split = item.metadata.spreads and item.kind == "text"
+    parts: tuple[int | None, ...] = (0, 1) if split else (None,)
+    jobs = []
+    for page in item.pages:
+        for part in parts:
+            seq = page.seq if part is None else 2 * (page.seq - 1) + 1 + part
+            jobs.append(
+                PageJob(
+                    item_id=item.item_id,
+                    kind=item.kind,
+                    seq=seq,
+                    source=page.path,
+                    frame=page.frame,
+                    frames_in_file=page.frames_in_file,
+                    source_sha256=hashes[page.path],
+                    work_dir=base / f"{seq:06d}",
+                    ocr_model=model,
+                    year=item.metadata.year,
+                    part=part,
+                    binarize_access=item.metadata.binarize_access,
+                )
+            )
+    return jobs
 
 
 def _copy(src: Path, dest: Path) -> None:
@@ -84,47 +107,96 @@ def _join_texts(paths: Sequence[Path], dest: Path) -> None:
     os.replace(tmp, dest)
 
 
-def _merge_pdfs(pages: Sequence[Path], dest: Path, item: Item, record: dict) -> None:
-    tmp = dest.with_name(f".{dest.name}.tmp")
+def _merge_pdfs(
+    pages: Sequence[Path], dest: Path, item: Item, labels: Sequence[str | None] | None, moment: datetime
+) -> None:
+    """Join the page PDFs (qpdf streams them) and finish the result as validated PDF/A-2b."""
     joined = dest.with_name(f".{dest.name}.joined")
+    meta = item.metadata
+    info = DocumentInfo(
+        title=meta.title,
+        authors=tuple(meta.authors),
+        language=f"{meta.language}-{meta.script}" if meta.script else meta.language,
+        year=meta.year,
+        identifier=item.item_id,
+    )
     try:
         pikepdf.Job(["qpdf", "--deterministic-id", "--empty", "--pages", *map(str, pages), "--", str(joined)]).run()
-        with pikepdf.open(joined) as pdf:
-            meta = item.metadata
-            pdf.docinfo[pikepdf.Name.Title] = meta.title
-            if meta.authors:
-                pdf.docinfo[pikepdf.Name.Author] = "; ".join(meta.authors)
-            pdf.docinfo[pikepdf.Name.Creator] = "digitize"
-            with pdf.open_metadata(set_pikepdf_as_editor=False) as xmp:
-                xmp["dc:title"] = meta.title
-                if meta.authors:
-                    xmp["dc:creator"] = list(meta.authors)
-                xmp["dc:language"] = [ISO639_2.get(meta.language, meta.language)]
-                if meta.year:
-                    xmp["dc:date"] = [str(meta.year)]
-                xmp["dc:identifier"] = item.item_id
-                xmp["xmp:CreatorTool"] = "digitize"
-            # Same pages and metadata give the same bytes: a re-run uploads nothing.
-            pdf.save(tmp, deterministic_id=True)
-        os.replace(tmp, dest)
+        # Same pages and metadata give the same bytes: a re-run uploads nothing.
+        finish_pdfa(joined, dest, info, labels, moment)
     except pikepdf.PdfError as exc:
         raise OutputError(f"{dest}: cannot join the page PDFs ({exc})") from exc
     finally:
-        for leftover in (joined, tmp):
-            leftover.unlink(missing_ok=True)
+        joined.unlink(missing_ok=True)
+
+
+def _pages_moment(pages: Sequence[PageResult]) -> datetime:
+    """The day (UTC) the newest page was made: the PDF's and EPUB's date.
+
+    A day, not a second, like every date in the archival package
+    (archive.package): a re-run, or a run resumed after a crash, makes the
+    same bytes as an uninterrupted run of the same day.
+    """
+    newest = datetime.fromtimestamp(int(max(p.pdf.stat().st_mtime for p in pages)), tz=timezone.utc)
+    return newest.replace(hour=0, minute=0, second=0)
+
+
+def _printed_labels(item: Item, pages: Sequence[PageResult]) -> list[str | None]:
+    """Page labels from item.toml's first_page_number, else from numbers printed on the pages."""
+    first = item.metadata.first_page_number
+    if first is not None or item.kind != "text":
+        return printed_labels([None] * len(pages), first)
+    numbers = [page_furniture(parse_hocr(p.hocr)) if p.hocr else None for p in pages]
+    return printed_labels(numbers)
+
+
+def _reader_outputs(
+    item: Item, pages: Sequence[PageResult], settings: Settings, out: Path, record: dict,
+    labels: Sequence[str | None], moment: datetime,
+) -> list[OutputFile]:
+    """Thumbnail for the catalog; for text items the Latin EPUB; for scores/art the JPEG access copies."""
+    files: list[OutputFile] = []
+    thumbnail = out / "thumbnail.jpg"
+    _write(thumbnail, page_jpeg(pages[0].pdf, settings.pdf.thumbnail_px))
+    files.append(OutputFile(thumbnail, thumbnail.name, "thumbnail", "image/jpeg"))
+    if item.kind == "text":
+        epub_path = out / f"{item.item_id}.epub"
+        info = EpubInfo(
+            identifier=item.item_id,
+            title=record.get("title_latin") or item.metadata.title,
+            authors=tuple(record.get("authors_latin") or item.metadata.authors),
+            language=f"{item.metadata.language}-Latn",
+            date=str(item.metadata.year) if item.metadata.year else None,
+            modified=moment,
+        )
+        flow = reflow_pages(FlowSource(p.seq, p.hocr, p.text_latin) for p in pages if p.hocr)
+        write_epub(epub_path, info, flow, labels, page_jpeg(pages[0].pdf, 1200, quality=85))
+        files.append(OutputFile(epub_path, epub_path.name, "epub", "application/epub+zip"))
+    elif settings.pdf.access_copy:
+        for page in pages:
+            key = f"access/{page.seq:04d}.jpg"
+            _write(out / key, access_copy_jpeg(page.source, page.frame, settings.pdf.access_copy_px))
+            files.append(OutputFile(out / key, key, "access-copy", "image/jpeg"))
+    return files
 
 
 def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -> ItemOutputs:
     """Build the item's outputs from its finished pages (in page order)."""
     pages = sorted(pages, key=lambda p: p.seq)
-    if [p.seq for p in pages] != [p.seq for p in item.pages]:
-        raise OutputError(f"{item.folder}: pages missing from assembly ({len(pages)} of {len(item.pages)})")
+    expected = [job.seq for job in plan_pages(item, settings)]  # two per frame for spreads
+    if [p.seq for p in pages] != expected:
+        raise OutputError(f"{item.folder}: pages missing from assembly ({len(pages)} of {len(expected)})")
     out = item_output_dir(settings, item.item_id)
     out.mkdir(parents=True, exist_ok=True)
     files: list[OutputFile] = []
 
+    # Fixity: every master is checked against its intake SHA-256 before it
+    # is stored (the store checks it again on upload).
+    digests = verify_masters({source.path: source.sha256 for source in item.files})
     for source in item.files:
-        files.append(OutputFile(source.path, f"masters/{source.path.name}", "master", _mime(source.path)))
+        files.append(
+            OutputFile(source.path, f"masters/{source.path.name}", "master", _mime(source.path), digests[source.path])
+        )
 
     pdf_path = out / f"{item.item_id}.pdf"
     confidences = [p.mean_confidence for p in pages if p.mean_confidence is not None]
@@ -135,8 +207,11 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
         len(pages),
         {"mean_ocr_confidence": mean_confidence, "content_hash": item.content_hash},
     )
-    _merge_pdfs([p.pdf for p in pages], pdf_path, item, record)
+    labels = _printed_labels(item, pages)
+    moment = _pages_moment(pages)
+    _merge_pdfs([p.pdf for p in pages], pdf_path, item, labels, moment)
     files.append(OutputFile(pdf_path, pdf_path.name, "pdf", "application/pdf"))
+    files.extend(_reader_outputs(item, pages, settings, out, record, labels, moment))
 
     if item.kind == "text":
         for name, attr in (("original", "text"), ("latin", "text_latin")):
@@ -155,6 +230,8 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
 
     report = {
         "identifier": item.item_id,
+        # Pages flagged by quality control (pipeline/quality.py) for re-scanning.
+        "rescan": [p.seq for p in pages if p.quality.get("rescan")],
         "pages": [
             {
                 "seq": p.seq,
@@ -166,6 +243,9 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
                 "skew_degrees": p.skew_degrees,
                 "mean_confidence": p.mean_confidence,
                 "words": p.word_count,
+                "part": p.part,
+                "orientation_degrees": p.orientation_degrees,
+                "quality": p.quality,
                 "seconds": p.seconds,
                 "steps": [{"name": s.name, "description": s.description, "settings": s.settings} for s in p.steps],
             }
@@ -178,6 +258,9 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
     files.append(OutputFile(out / "record.json", "record.json", "record", "application/json"))
     _write(out / "dc.xml", dublin_core_xml(record))
     files.append(OutputFile(out / "dc.xml", "dc.xml", "dublin-core", "application/xml"))
+    # Archival package (archive/): ALTO per page, MARC, METS listing every file
+    # above, then the BagIt zip of them all. Keep this after the other outputs.
+    files.extend(write_archive(item, pages, files, record, out, settings))
     return ItemOutputs(item.item_id, out, tuple(files), len(pages), pdf_path, mean_confidence)
 
 

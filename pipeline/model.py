@@ -39,6 +39,8 @@ class PageJob:
     work_dir: Path  # this page's own folder
     ocr_model: str
     year: int | None = None  # publication year: chooses the alphabet's era for transliteration
+    part: int | None = None  # half of a two-page spread: 0 left, 1 right; None: the whole frame
+    binarize_access: bool = False  # the item asks for a black-and-white reading image
 
     @property
     def label(self) -> str:
@@ -66,6 +68,9 @@ class PageResult:
     cache_key: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     steps: tuple[ProcessingStep, ...] = ()
+    part: int | None = None  # half of a two-page spread (0 left, 1 right)
+    orientation_degrees: int = 0  # turn applied to make the page upright (0/90/180/270)
+    quality: dict[str, Any] = field(default_factory=dict)  # pipeline/quality.py: measures, blank, rescan, reasons
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -90,6 +95,7 @@ class OutputFile:
     key: str  # relative key inside the item, e.g. "ocr/0001.hocr"
     role: str
     content_type: str = "application/octet-stream"
+    sha256: str | None = None  # digest known before storage (masters: taken at intake, re-checked)
 
 
 @dataclass(frozen=True)

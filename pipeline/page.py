@@ -1,4 +1,4 @@
-"""One page through every stage: load → prepare → deskew → OCR → text → page PDF.
+"""One page through every stage: load → prepare → image stages → OCR → QC → text → page PDF.
 
 Each stage writes into the page's own work folder with a predictable name,
 so every intermediate can be inspected. ``page.json`` is written last and
@@ -23,20 +23,21 @@ from PIL import Image
 
 from digitize.errors import DigitizeError, ImageStageError, OutputError
 from digitize.settings import Settings
-from pipeline import deskew, tesseract
+from pipeline import masters, quality, tesseract
 from pipeline.hocr import page_text, parse_hocr
 from pipeline.model import PageJob, PageResult, ProcessingStep
+from pipeline.page_image import clean_page, recheck_upside_down
 from pipeline.prepare import prepare
-from pipeline.textlayer import add_text_layer
+from pipeline.textlayer import add_text_layer, layers_for
 from scanners.images import load_page
 from transliteration import RULES_VERSION, transliterate_words
 
-__all__ = ["PIPELINE_VERSION", "process_page", "page_cache_key"]
+__all__ = ["PIPELINE_VERSION", "process_page", "page_cache_key", "finished_page"]
 
 log = logging.getLogger(__name__)
 
 # Bump when a stage changes its output, so cached pages are redone.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"  # 2: crop, orientation, OCR-input normalisation, quality control
 
 _RESULT = "page.json"
 
@@ -50,7 +51,9 @@ def page_cache_key(job: PageJob, settings: Settings) -> str:
         job.ocr_model,
         RULES_VERSION,
         str(job.year),
-        settings.fingerprint("ocr", "image"),
+        str(job.part),
+        str(job.binarize_access),
+        settings.fingerprint("ocr", "image", "pdf"),
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
@@ -66,6 +69,18 @@ def _cached(job: PageJob, key: str) -> PageResult | None:
     if not all(p.exists() for p in (result.pdf, result.hocr, result.text, result.text_latin) if p is not None):
         return None
     return result
+
+
+def finished_page(job: PageJob, settings: Settings) -> PageResult | None:
+    """The page's result in its work folder, if it was finished with the same inputs.
+
+    The result names the scan where it is now: the batch may have moved (hot
+    folder) or been copied in again since the page was made.
+    """
+    from dataclasses import replace
+
+    result = _cached(job, page_cache_key(job, settings))
+    return None if result is None else replace(result, source=job.source)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -103,26 +118,44 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
     del loaded
     seconds["load"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    angle = deskew.estimate_skew(working.grey, settings.image.max_skew_degrees)
-    picture = deskew.rotate(working.picture, -angle, bilevel=working.bilevel)
-    grey = picture if picture.ndim == 2 else deskew.rotate(working.grey, -angle)
-    seconds["deskew"] = time.perf_counter() - clock
-    height, width = grey.shape
-
+    # Image stages (pipeline/page_image.py): the picture and the OCR input
+    # share one geometry, so OCR word boxes fit the picture.
     clock = time.perf_counter()
     info = tesseract.probe(settings.ocr.tessdata)
+    cleaned = clean_page(working, dpi, settings, model=job.ocr_model, tessdata=info.tessdata,
+                         part=job.part, binarize_access=job.binarize_access)
+    del working
+    picture, bilevel, angle = cleaned.picture, cleaned.bilevel, cleaned.skew_degrees
+    seconds["image"] = time.perf_counter() - clock
+    height, width = picture.shape[:2]
+
+    clock = time.perf_counter()
     page_div, confidence = tesseract.recognize_hocr(
-        Image.fromarray(grey),
+        Image.fromarray(cleaned.ocr),
         model=job.ocr_model,
         dpi=dpi,
         tessdata=info.tessdata,
         psm=settings.ocr.page_segmentation_mode,
     )
+    if recheck_upside_down(cleaned, confidence, settings, model=job.ocr_model, dpi=dpi, tessdata=info.tessdata):
+        picture = cleaned.picture  # read badly because it was upside down: read it again upright
+        page_div, confidence = tesseract.recognize_hocr(
+            Image.fromarray(cleaned.ocr), model=job.ocr_model, dpi=dpi, tessdata=info.tessdata,
+            psm=settings.ocr.page_segmentation_mode,
+        )
     hocr_path = job.work_dir / "page.hocr"
     _write_atomic(hocr_path, tesseract.hocr_document(page_div, info.version, "az").encode("utf-8"))
     ocr = parse_hocr(hocr_path)
+    image_steps = tuple(cleaned.steps)
     seconds["ocr"] = time.perf_counter() - clock
+    page_quality = quality.assess(
+        cleaned.measures, dpi=dpi, skew_degrees=angle, turned_degrees=cleaned.turned_degrees,
+        confidence=confidence, words=len(ocr.words),
+        thresholds=quality.QualityThresholds(**settings.image.quality.model_dump()),
+    )
+    if page_quality["rescan"]:
+        log.warning("%s: flagged for re-scanning: %s", job.label, "; ".join(page_quality["reasons"]))
+    del cleaned
 
     clock = time.perf_counter()
     words = [word.text for word in ocr.words]
@@ -134,18 +167,15 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
     seconds["transliterate"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    access = _encode_access_image(picture, working.bilevel, dpi, settings.image.access_jpeg_quality)
+    access, access_dpi, encoding = _encode_access_image(picture, bilevel, dpi, settings)
     pdf_path = job.work_dir / "page.pdf"
-    _page_pdf(access, dpi, pdf_path, lambda pdf, page: add_text_layer(pdf, page, ocr, words, dpi, info.tessdata))
+    layers = layers_for(settings.pdf.text_layer, words, latin_words)
+    _page_pdf(access, access_dpi, pdf_path, lambda pdf, page: add_text_layer(pdf, page, ocr, layers, dpi, info.tessdata))
     seconds["pdf"] = time.perf_counter() - clock
 
     steps = (
         ProcessingStep("load", "decoded the scanned page", {"file": job.source.name, "frame": job.frame, "dpi": dpi}),
-        ProcessingStep(
-            "deskew",
-            "measured text-line skew by projection profile and rotated the page straight",
-            {"angle_degrees": angle, "corrected": abs(angle) >= deskew.MIN_CORRECTION_DEGREES},
-        ),
+        *image_steps,
         ProcessingStep(
             "ocr",
             "recognised text with Tesseract (LSTM)",
@@ -157,7 +187,7 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
         ProcessingStep(
             "pdf",
             "page image with invisible text layer",
-            {"image": "CCITT G4" if working.bilevel else f"JPEG q{settings.image.access_jpeg_quality}"},
+            {"image": encoding, "dpi": access_dpi, "text_layer": settings.pdf.text_layer},
         ),
     )
     return PageResult(
@@ -178,18 +208,42 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
         cache_key=key,
         seconds={k: round(v, 3) for k, v in seconds.items()},
         steps=steps,
+        part=job.part,
+        orientation_degrees=page_quality["turned_degrees"],
+        quality=page_quality,
     )
 
 
-def _encode_access_image(picture: np.ndarray, bilevel: bool, dpi: float, quality: int) -> bytes:
-    """The picture a reader sees: JPEG for grey/colour, lossless G4 for black-and-white."""
+def _encode_access_image(
+    picture: np.ndarray, bilevel: bool, dpi: float, settings: Settings
+) -> tuple[bytes, float, str]:
+    """The picture a reader sees, its resolution and a description of its encoding.
+
+    Black-and-white pages: lossless CCITT G4 (never lossy JBIG2). Grey and
+    colour pages: JPEG 2000 at ``pdf.jpeg2000_rate`` (default) or JPEG at
+    ``image.access_jpeg_quality``, scaled down to ``pdf.max_dpi`` if the
+    scan is finer. The master keeps the scan as it came.
+    """
+    options = settings.pdf
     buffer = io.BytesIO()
     image = Image.fromarray(picture)
     if bilevel:
         image.convert("1").save(buffer, format="TIFF", compression="group4", dpi=(dpi, dpi))
-    else:
-        image.save(buffer, format="JPEG", quality=quality, optimize=True, dpi=(round(dpi), round(dpi)))
-    return buffer.getvalue()
+        return buffer.getvalue(), dpi, "CCITT G4 (lossless)"
+    if options.max_dpi and dpi > options.max_dpi * 1.01:
+        scale = options.max_dpi / dpi
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+        dpi = dpi * image.width / picture.shape[1]
+    if options.image_codec == "jpeg2000":
+        image.save(
+            buffer, format="JPEG2000", quality_mode="rates", quality_layers=[options.jpeg2000_rate],
+            irreversible=True, no_jp2=False,
+        )
+        return buffer.getvalue(), dpi, f"JPEG 2000 1:{options.jpeg2000_rate:g}"
+    quality = settings.image.access_jpeg_quality
+    image.save(buffer, format="JPEG", quality=quality, optimize=True, dpi=(round(dpi), round(dpi)))
+    return buffer.getvalue(), dpi, f"JPEG q{quality}"
 
 
 def _page_pdf(image_bytes: bytes, dpi: float, out: Path, decorate=None) -> None:
@@ -221,7 +275,11 @@ def _process_image_page(job: PageJob, settings: Settings, key: str) -> PageResul
     dpi = loaded.dpi or float(settings.image.default_dpi)
     width, height = loaded.image.size
     pdf_path = job.work_dir / "page.pdf"
-    if job.frames_in_file == 1 and job.source.suffix.lower() != ".pdf":
+    if masters.can_embed_tiff(job.source, job.frame):
+        # TIFF: the samples themselves, at their bit depth and with the ICC
+        # profile (Pillow and img2pdf would reduce 16-bit to 8-bit).
+        embedded = masters.tiff_page_pdf(job.source, job.frame, dpi, pdf_path)["embedded"]
+    elif job.frames_in_file == 1 and job.source.suffix.lower() != ".pdf":
         data = job.source.read_bytes()
         try:
             _page_pdf(data, dpi, pdf_path)
@@ -237,6 +295,17 @@ def _process_image_page(job: PageJob, settings: Settings, key: str) -> PageResul
         ProcessingStep("load", "decoded the scanned page", {"file": job.source.name, "frame": job.frame, "dpi": dpi}),
         ProcessingStep("pdf", "lossless access PDF; no image processing", {"embedded": embedded}),
     )
+    title_text = None
+    if job.kind == "score" and settings.pdf.score_ocr == "titles":
+        title_text, laid = masters.add_title_layer(
+            pdf_path, loaded.image, dpi, job.ocr_model, settings.ocr.tessdata, job.work_dir
+        )
+        steps += (
+            ProcessingStep(
+                "ocr", "printed text of the score read with Tesseract; confident lines only, printed script",
+                {"model": job.ocr_model, "words": laid},
+            ),
+        )
     return PageResult(
         item_id=job.item_id,
         seq=job.seq,
@@ -246,6 +315,7 @@ def _process_image_page(job: PageJob, settings: Settings, key: str) -> PageResul
         height=height,
         dpi=dpi,
         pdf=pdf_path,
+        text=title_text,
         cache_key=key,
         seconds={"pdf": round(time.perf_counter() - clock, 3)},
         steps=steps,

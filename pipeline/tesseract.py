@@ -26,6 +26,7 @@ __all__ = [
     "find_tessdata",
     "check_model",
     "recognize_hocr",
+    "strip_confidence",
 ]
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,24 @@ def recognize_hocr(image, *, model: str, dpi: float, tessdata: Path, psm: int = 
     finally:
         api.Clear()
     return hocr or "", confidence
+
+
+def strip_confidence(image, *, model: str, dpi: float, tessdata: Path) -> float | None:
+    """Mean word confidence of a few lines read as one block (orientation test).
+
+    Uses the page's model with its own loaded instance (single-block
+    segmentation), so the test costs only the recognition of the strip.
+    """
+    api = _api(model, tessdata, 6)
+    try:
+        api.SetImage(image)
+        api.SetSourceResolution(max(70, int(round(dpi))))
+        if not api.Recognize():
+            return None
+        words = api.AllWordConfidences()
+        return (sum(words) / len(words)) if words else None
+    finally:
+        api.Clear()
 
 
 def hocr_document(page_div: str, version: str, language: str) -> str:

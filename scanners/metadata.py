@@ -54,6 +54,16 @@ class ItemMetadata(BaseModel):
     # Tesseract model(s) for this item, overriding the language mapping,
     # e.g. "Cyrillic+rus".
     ocr_model: str | None = None
+    # Each scanned frame holds two pages side by side (a book scanner's
+    # opening): split every frame at its gutter into a left and a right page.
+    spreads: bool = False
+    # Make the reading image black and white (CCITT G4) instead of keeping
+    # the scan's tones; OCR is not affected. For crisp bi-tonal print only.
+    binarize_access: bool = False
+    # The printed number of the first scanned page, when the scans start at
+    # a numbered page: the PDF's page labels and the EPUB's page list follow
+    # it. Without it, numbers found in running heads/feet are used.
+    first_page_number: int | None = Field(default=None, ge=1)
 
     @field_validator("title")
     @classmethod

@@ -48,6 +48,7 @@ def _outputs(out: Path) -> dict[str, str]:
 
 
 def test_kill_minus_9_mid_batch_then_rerun_finishes_only_what_was_left(tmp_path):
+    started = time.time()
     sample = make_sample_batch(tmp_path / "batch", seed=5, pages_per_book=3)
     total = sum(len(item.pages) for item in sample.items)
     env = env_for(tmp_path / "resumed")
@@ -94,4 +95,6 @@ def test_kill_minus_9_mid_batch_then_rerun_finishes_only_what_was_left(tmp_path)
     result = run_cli(["run", str(sample.path)], reference)
     assert result.returncode == 0, result.stderr.decode()[-3000:]
     resumed, uninterrupted = _outputs(tmp_path / "resumed" / "out"), _outputs(tmp_path / "reference" / "out")
+    if time.gmtime(started).tm_yday != time.gmtime().tm_yday:
+        pytest.skip("the UTC day changed during the test; output dates are days, so the runs cannot match")
     assert resumed and resumed == uninterrupted

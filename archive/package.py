@@ -1,0 +1,141 @@
+"""The archival half of an item's outputs, in one call from item assembly.
+
+Order matters: ALTO per page first, then the MARC record, then METS (which
+lists every file before it, with checksums), then the BagIt zip of all of
+them (which therefore holds the METS).
+
+Dates: nothing here reads the clock. The run's date is the day the page
+results were written (their files' modification times), so assembling the
+same pages again gives the same bytes, and so does a resumed run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+from urllib.parse import quote
+
+from archive.alto import AltoSource, write_alto
+from archive.bag import make_bag_zip
+from archive.marc import marc_record, write_marc
+from archive.mets import iso_day, write_mets
+from digitize.settings import Settings
+from pipeline.model import OutputFile, PageResult
+from scanners.batch import Item
+
+__all__ = ["write_archive", "ebook_urls"]
+
+log = logging.getLogger(__name__)
+
+
+def _run_time(pages: Sequence[PageResult]) -> float:
+    times = []
+    for page in pages:
+        for path in (page.pdf, page.hocr):
+            try:
+                if path is not None:
+                    times.append(path.stat().st_mtime)
+            except OSError:
+                pass
+    return max(times) if times else 315532800.0  # 1980-01-01, the earliest zip date
+
+
+def ebook_urls(settings: Settings, item_id: str, files: Sequence[OutputFile]) -> tuple[str | None, tuple]:
+    """The item's page in the e-library and links to its e-book files (None/() without base_url)."""
+    base = settings.web.base_url
+    if not base:
+        return None, ()
+    base = base.rstrip("/")
+    item_url = f"{base}/items/{quote(item_id)}"
+    labels = {"pdf": "PDF", "pdfa": "PDF/A", "epub": "EPUB"}
+    links = tuple(
+        (f"{item_url}/files/{quote(f.key)}", f.content_type.split(";")[0], labels[f.role])
+        for f in files
+        if f.role in labels
+    )
+    return item_url, links
+
+
+def write_archive(
+    item: Item,
+    pages: Sequence[PageResult],
+    files: Sequence[OutputFile],
+    record: dict,
+    out: Path,
+    settings: Settings,
+) -> list[OutputFile]:
+    """Write ALTO, MARC, METS and the bag for an assembled item; returns the new files."""
+    pages = sorted(pages, key=lambda p: p.seq)
+    conf = settings.archive
+    run = _run_time(pages)
+    # The run's day (see archive.mets.iso_day): dates in the package are days.
+    run_dt = datetime.fromtimestamp(int(run), timezone.utc).replace(hour=0, minute=0, second=0)
+    language = record.get("language") or None
+    new: list[OutputFile] = []
+
+    for page in pages:
+        if page.hocr is None:
+            continue  # scores and art prints without OCR
+        ocr = next((s for s in page.steps if s.name == "ocr"), None)
+        engine, _, version = (ocr.settings.get("engine", "tesseract") if ocr else "tesseract").partition(" ")
+        source = AltoSource(
+            seq=page.seq,
+            image_name=page.source.name,
+            language=language,
+            engine=engine,
+            engine_version=version,
+            model=str(ocr.settings.get("model", "")) if ocr else "",
+            settings=f"page segmentation mode {ocr.settings.get('psm')}" if ocr and "psm" in ocr.settings else "",
+            processing_date=iso_day(page.hocr.stat().st_mtime),
+        )
+        key = f"alto/{page.seq:04d}.xml"
+        write_alto(page.hocr, out / key, source)
+        new.append(OutputFile(out / key, key, "alto", "application/xml"))
+
+    item_url, file_urls = ebook_urls(settings, item.item_id, files)
+    if item_url is None:
+        log.info("%s: settings.web.base_url is not set; the MARC record has no 856 link", item.item_id)
+    marc = marc_record(
+        record,
+        len(pages),
+        entered=run_dt.strftime("%y%m%d"),
+        organization=conf.organization,
+        organization_code=conf.marc_organization_code,
+        cataloging_language=conf.cataloging_language,
+        item_url=item_url,
+        file_urls=file_urls,
+        reproduction_year=str(run_dt.year),
+    )
+    mrc, marcxml = out / f"{item.item_id}.mrc", out / f"{item.item_id}.marc.xml"
+    write_marc(marc, mrc, marcxml)
+    new.append(OutputFile(mrc, mrc.name, "marc", "application/marc"))
+    new.append(OutputFile(marcxml, marcxml.name, "marcxml", "application/marcxml+xml"))
+
+    mets = out / f"{item.item_id}.mets.xml"
+    write_mets(mets, item, pages, [*files, *new], record, conf.organization, item_url, conf.cataloging_language)
+    new.append(OutputFile(mets, mets.name, "mets", "application/xml"))
+
+    if conf.bag:
+        bag = out / f"{item.item_id}.bag.zip"
+        info = {
+            "Source-Organization": conf.organization,
+            "External-Identifier": item.item_id,
+            "External-Description": record["title"],
+            "Bagging-Date": run_dt.strftime("%Y-%m-%d"),
+        }
+        if record.get("collection"):
+            info["Bag-Group-Identifier"] = record["collection"]
+        if record.get("inventory_number"):
+            info["Internal-Sender-Identifier"] = record["inventory_number"]
+        make_bag_zip(
+            [*files, *new],
+            bag,
+            Path(settings.work_dir) / item.item_id,
+            f"{item.item_id}.bag",
+            info,
+            run_dt.timetuple()[:6],
+        )
+        new.append(OutputFile(bag, bag.name, "bag", "application/zip"))
+    return new
