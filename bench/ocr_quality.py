@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+os.environ.setdefault("OPENCV_FOR_THREADS_NUM", "1")  # as digitize sets it, before cv2 is imported
 
 from samples.degrade import KINDS, degrade  # noqa: E402
 from samples.metrics import cer, wer  # noqa: E402

@@ -38,6 +38,10 @@ PRIVACY_ENV = {
     # One OpenMP thread per Tesseract: threads thrash on small machines;
     # we parallelise by page instead.
     "OMP_THREAD_LIMIT": "1",
+    # Likewise one OpenCV thread (read when cv2 is imported; fork-safe, unlike
+    # cv2.setNumThreads): its idle pool threads spin and slowed a two-worker
+    # run's image stages 5x and its OCR by a third (bench/ocr_quality.py).
+    "OPENCV_FOR_THREADS_NUM": "1",
 }
 
 

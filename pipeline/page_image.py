@@ -30,12 +30,6 @@ __all__ = ["CleanPage", "clean_page", "recheck_upside_down"]
 
 log = logging.getLogger(__name__)
 
-# One thread per worker, as for Tesseract (OMP_THREAD_LIMIT=1): pages run in
-# parallel processes, and OpenCV's own thread pool spins on idle cores and
-# slowed a two-worker run's image stages 5× and its OCR by a third (measured
-# with bench/ocr_quality.py).
-cv2.setNumThreads(1)
-
 
 @dataclass
 class CleanPage:
