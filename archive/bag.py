@@ -91,7 +91,8 @@ def _make_bag_in_child(folder: Path, info: dict[str, str]) -> None:
     which would break relative paths in other threads (flows run tasks in
     threads); so it runs in a short-lived child process of its own."""
     done = subprocess.run(
-        [sys.executable, "-m", "archive._make_bag", str(folder), *BAG_ALGORITHMS],
+        # absolute: the child runs in the folder's parent, where a relative path means something else
+        [sys.executable, "-m", "archive._make_bag", str(folder.resolve()), *BAG_ALGORITHMS],
         input=json.dumps(info), capture_output=True, text=True, timeout=None,
         cwd=str(folder.parent), env={**os.environ, "PYTHONPATH": _import_root()},
     )

@@ -93,3 +93,12 @@ def test_bag_zip_is_deterministic(files, tmp_path):
         names = zf.namelist()
         assert names == sorted(names) and all(n.startswith("book-9.bag/") for n in names)
         assert {zf.getinfo(n).date_time for n in names} == {DATE}
+
+
+def test_bag_with_relative_work_folder(files, tmp_path, monkeypatch):
+    """The default settings use relative folders (digitize-data/work): the bag must still be made."""
+    monkeypatch.chdir(tmp_path)
+    dest = tmp_path / "out" / "book-9.bag.zip"
+    dest.parent.mkdir()
+    make_bag_zip(files, dest, Path("digitize-data/work"), "book-9.bag", INFO, DATE)
+    assert sorted(validate_bag(_unzip(dest, tmp_path / "x")).algorithms) == sorted(BAG_ALGORITHMS)
