@@ -222,6 +222,17 @@ def scores(pages: list[dict], texts: list[str]) -> dict[str, dict[str, float]]:
     return result
 
 
+def _dump(folder: Path | None, pages: list[dict], name: str, texts: list[str]) -> None:
+    """Each page's text as ``<page>.<name>.txt`` (with its CER in the log) for diffing."""
+    if folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for page, text in zip(pages, texts):
+        (folder / f"{page['path'].stem}.{name}.txt").write_text(text, encoding="utf-8")
+        if name != "truth":
+            print(f"{page['path'].stem:28} {name:10} CER {cer(page['text'], text):.2%}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-kind", type=int, default=2, help="pages per kind of damage")
@@ -233,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interleaved", action="store_true",
                         help="also time Tesseract alone and this pipeline page by page in one process")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--dump", type=Path, help="also write each page's truth and texts here (to diff them)")
     args = parser.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k]
 
@@ -246,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         # taken: on a shared machine the load drifts during a run.
         tess_texts, tess_before = run_tesseract(pages, args.model, args.workers)
         texts, seconds, infos = run_ours(pages, args.model, args.workers, tmp)
+        _dump(args.dump, pages, "digitize", texts)
         runs["digitize"] = {"seconds_per_page": seconds / n, "scores": scores(pages, texts)}
         stage_totals: dict[str, float] = defaultdict(float)
         for info in infos:
@@ -253,11 +266,14 @@ def main(argv: list[str] | None = None) -> int:
                 stage_totals[stage] += value
         runs["digitize"]["stage_seconds_per_page"] = {k: round(v / n, 3) for k, v in stage_totals.items()}
         runs["digitize"]["flagged_rescan"] = sum(1 for i in infos if (i["quality"] or {}).get("rescan"))
+        _dump(args.dump, pages, "tesseract", tess_texts)
+        _dump(args.dump, pages, "truth", [p["text"] for p in pages])
         _, tess_after = run_tesseract(pages, args.model, args.workers)
         runs["tesseract"] = {"seconds_per_page": (tess_before + tess_after) / 2 / n, "scores": scores(pages, tess_texts),
                              "seconds_per_page_before_after": [tess_before / n, tess_after / n]}
         if not args.skip_ocrmypdf:
             texts, seconds = run_ocrmypdf(pages, args.model, args.workers, tmp)
+            _dump(args.dump, pages, "ocrmypdf", texts)
             runs["ocrmypdf"] = {"seconds_per_page": seconds / n, "scores": scores(pages, texts)}
         bindings = time_bindings(pages, args.model, args.bindings) if args.bindings else None
         inter = interleaved(pages, args.model, tmp) if args.interleaved else None

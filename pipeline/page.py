@@ -37,7 +37,7 @@ __all__ = ["PIPELINE_VERSION", "process_page", "page_cache_key", "finished_page"
 log = logging.getLogger(__name__)
 
 # Bump when a stage changes its output, so cached pages are redone.
-PIPELINE_VERSION = "2"  # 2: crop, orientation, OCR-input normalisation, quality control
+PIPELINE_VERSION = "3"  # 2: crop, orientation, OCR-input normalisation, quality control; 3: OCR-input despeckle
 
 _RESULT = "page.json"
 
