@@ -23,7 +23,9 @@ dataclasses, never images.
 * On a Dask cluster elsewhere, page tasks see only the object store: scans
   go up once, pages come back through it (:mod:`storage.staging`). A
   killed Dask worker is Dask's to handle (its nanny restarts it, the page
-  runs again); a page Dask gives up on (``KilledWorker``) fails its item.
+  runs again); a page Dask gives up on (``KilledWorker``) runs once more
+  on its own (Dask blames every page assigned to a dying worker), and
+  fails its item only if it kills its worker alone too.
 """
 
 from __future__ import annotations
@@ -372,11 +374,15 @@ def _in_window(runner, page, jobs: list[PageJob], settings: Settings, window: in
             yield None
 
 
-def _run_round(jobs: list[PageJob], settings: Settings, workers: int, on_page: PageCallback) -> list[PageJob]:
-    """Run pages on a fresh runner; return the ones lost to a crashed worker."""
+def _run_round(
+    jobs: list[PageJob], settings: Settings, workers: int, on_page: PageCallback, killed_before: set
+) -> tuple[list[PageJob], list[PageJob]]:
+    """Run pages on a fresh runner; return the pages lost to a crashed pool, and the
+    pages Dask gave up on for the first time (to be tried again alone)."""
     for job in jobs:
         (job.work_dir / _STARTED).unlink(missing_ok=True)
     lost: list[PageJob] = []
+    killed: list[PageJob] = []
     page = staged_page_task if stages_through_store(settings) else page_task
     with page_runner(settings, workers) as runner:
         finished = _in_window(runner, page, jobs, settings, window=max(8, 4 * workers))
@@ -386,14 +392,19 @@ def _run_round(jobs: list[PageJob], settings: Settings, workers: int, on_page: P
                 finished.send(False)  # a broken pool takes no more pages: the rest go to the next round
                 continue
             if isinstance(value, BaseException) and _is_killed_worker(value):
-                # Dask ran the page again on other workers already, as often as it allows
+                # Dask counts a worker's death against every page assigned to that worker, so
+                # an innocent neighbour of the culprit can be given up on too: such a page is
+                # tried once more on its own, and only a page that kills its worker alone fails.
+                if (job.item_id, job.seq) not in killed_before:
+                    killed.append(job)
+                    continue
                 value = WorkerCrashError(
                     f"{job.label}: the Dask worker process died while processing this page, every time it "
                     f"was tried ({value}); killed, out of memory, or a crash in Tesseract or an image "
                     "library. Check the scan, then run the batch again: finished pages are kept."
                 )
             on_page(job, value)
-    return lost
+    return lost, killed
 
 
 def _run_pages(jobs: list[PageJob], settings: Settings, on_page: PageCallback) -> int:
@@ -401,17 +412,24 @@ def _run_pages(jobs: list[PageJob], settings: Settings, on_page: PageCallback) -
     crashes: Counter[tuple[str, int]] = Counter()
     pending = list(jobs)
     limit = max(1, settings.runs.page_crash_limit)
+    killed_before: set[tuple[str, int]] = set()  # pages Dask gave up on once
     crash_rounds = idle_rounds = 0
     while pending:
         # A page in flight during two crashes runs alone: either it is the
         # culprit, or it gets a clean run without its neighbour.
-        shared = [j for j in pending if crashes[(j.item_id, j.seq)] < 2]
-        groups = ([(shared, settings.workers)] if shared else []) + [
-            ([j], 1) for j in pending if crashes[(j.item_id, j.seq)] >= 2
-        ]
+        def alone(j: PageJob) -> bool:
+            return crashes[(j.item_id, j.seq)] >= 2 or (j.item_id, j.seq) in killed_before
+
+        shared = [j for j in pending if not alone(j)]
+        groups = ([(shared, settings.workers)] if shared else []) + [([j], 1) for j in pending if alone(j)]
         pending = []
         for group, workers in groups:
-            lost = _run_round(group, settings, workers, on_page)
+            lost, killed = _run_round(group, settings, workers, on_page, killed_before)
+            for job in killed:
+                killed_before.add((job.item_id, job.seq))
+                pending.append(job)
+            if killed:
+                log.warning("Dask gave up on %d page(s) after a worker died; each runs again alone", len(killed))
             if not lost:
                 continue
             crash_rounds += 1
