@@ -41,7 +41,7 @@ import tempfile
 import time
 from collections import Counter
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -161,8 +161,7 @@ def page_task(job: PageJob, settings: Settings) -> PageResult:
     job.work_dir.mkdir(parents=True, exist_ok=True)
     (job.work_dir / _STARTED).write_text(str(os.getpid()))
     _inject_fault(job)
-    # a reused page names the scan where it is now (the batch may have moved since)
-    return replace(process_page(job, settings), source=job.source)
+    return process_page(job, settings)
 
 
 def stages_through_store(settings: Settings) -> bool:

@@ -14,6 +14,7 @@ import io
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import img2pdf
@@ -68,19 +69,14 @@ def _cached(job: PageJob, key: str) -> PageResult | None:
         return None
     if not all(p.exists() for p in (result.pdf, result.hocr, result.text, result.text_latin) if p is not None):
         return None
-    return result
+    # A reused page names the scan where it is now: the batch may have moved
+    # (hot folder) or been copied in again since the page was made.
+    return replace(result, source=job.source)
 
 
 def finished_page(job: PageJob, settings: Settings) -> PageResult | None:
-    """The page's result in its work folder, if it was finished with the same inputs.
-
-    The result names the scan where it is now: the batch may have moved (hot
-    folder) or been copied in again since the page was made.
-    """
-    from dataclasses import replace
-
-    result = _cached(job, page_cache_key(job, settings))
-    return None if result is None else replace(result, source=job.source)
+    """The page's result in its work folder, if it was finished with the same inputs."""
+    return _cached(job, page_cache_key(job, settings))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
