@@ -32,8 +32,10 @@ def _ink(grey: np.ndarray) -> np.ndarray:
 
 def ink_mask(small: np.ndarray) -> np.ndarray:
     """Ink 1.0, paper 0.0 of an already reduced page, its outer frame blanked."""
-    # Remove slow background changes (uneven light) before thresholding.
-    background = cv2.medianBlur(small, 31) if min(small.shape) > 31 else small
+    # Remove slow background changes (uneven light) before thresholding:
+    # the background is the median over about 32 px, taken on an
+    # eighth-size copy (a 31 px median on the reduced page cost 20 ms).
+    background = _background(small)
     flattened = cv2.divide(small, background, scale=255)
     _, ink = cv2.threshold(flattened, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     # Too much "ink" means a dark border or a photo, not text: ignore the
@@ -44,6 +46,15 @@ def ink_mask(small: np.ndarray) -> np.ndarray:
     ink[:, :margin_x] = 0
     ink[:, -margin_x or None :] = 0
     return ink.astype(np.float32)
+
+
+def _background(small: np.ndarray) -> np.ndarray:
+    height, width = small.shape
+    if min(height, width) < 64:
+        return cv2.medianBlur(small, 31) if min(height, width) > 31 else small
+    tiny = cv2.resize(small, (width // 8, height // 8), interpolation=cv2.INTER_AREA)
+    tiny = cv2.medianBlur(tiny, 5)
+    return cv2.resize(tiny, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 class InkPoints:
@@ -103,8 +114,11 @@ def estimate_skew(grey: np.ndarray, max_degrees: float = 15.0) -> float:
     coarse = cv2.resize(ink, (max(1, ink.shape[1] // 2), max(1, ink.shape[0] // 2)), interpolation=cv2.INTER_AREA)
     angle = _best(InkPoints(coarse > 0.25), 0.0, max_degrees, 1.0)
     points = InkPoints(ink)
-    angle = _best(points, angle, 1.0, 0.1)
-    angle = _best(points, angle, 0.1, 0.02)
+    # The profile's peak is smooth within a degree of the coarse answer:
+    # 0.25° steps and the parabola through the best three come within a few
+    # hundredths, and one pass at 0.04° settles it (20 scores in all).
+    angle = _best(points, angle, 1.0, 0.25)
+    angle = _best(points, angle, 0.2, 0.04)
     return round(max(-max_degrees, min(max_degrees, angle)), 3)
 
 
