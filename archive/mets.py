@@ -288,6 +288,15 @@ def _premis(xf, item, pages, files, masters, organization, software, first_time,
                 outcome_note=f"angle_degrees={angle}",
                 agents=(("digitize", "executing program"),), objects=source,
             )))
+        warp = _step(page, "dewarp")
+        if warp is not None and warp.settings.get("corrected"):
+            xf.write(event_element(Event(
+                f"dewarp-{page.seq:06d}", "dewarping", when,
+                f"{label}: {warp.description}; {warp.settings.get('lines')} text lines measured; "
+                f"largest shift {warp.settings.get('max_displacement_px')} px",
+                outcome_note=f"max_displacement_px={warp.settings.get('max_displacement_px')}",
+                agents=(("digitize", "executing program"),), objects=source,
+            )))
         ocr = _step(page, "ocr")
         if ocr is not None:
             engine = ocr.settings.get("engine", "")
@@ -299,6 +308,21 @@ def _premis(xf, item, pages, files, masters, organization, software, first_time,
                 outcome_note=f"{page.word_count} words, mean word confidence {page.mean_confidence}",
                 agents=((engine.replace(" ", "-"), "executing program"),) if engine else (),
                 objects=source + results,
+            )))
+        fix = _step(page, "postcorrect")
+        if fix is not None:
+            results = tuple((outputs[r], "outcome") for r in ("hocr", "alto") if r in outputs)
+            changed = fix.settings.get("words_changed", 0)
+            rules = ", ".join(f"{rule} {count}" for rule, count in sorted(fix.settings.get("rules", {}).items()))
+            xf.write(event_element(Event(
+                f"postcorrection-{page.seq:06d}", "modification", when,
+                f"{label}: OCR post-correction: {fix.description}; profile {fix.settings.get('profile')}; "
+                f"lexicon {fix.settings.get('lexicon') or 'none'}; words below confidence "
+                f"{fix.settings.get('min_confidence')} never changed; each change (OCR reading, new text, rule) "
+                "is listed in the page's processing record (report.json)",
+                outcome_note=f"{changed} of {fix.settings.get('words_checked', 0)} words changed"
+                + (f" ({rules})" if rules else ""),
+                agents=(("digitize", "executing program"),), objects=results,
             )))
         translit = _step(page, "transliterate")
         if translit is not None:

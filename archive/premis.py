@@ -3,9 +3,10 @@
 Each builder returns one small element, so the METS writer can stream a
 book's events one at a time. Event types follow the Library of Congress
 event-type vocabulary where it has a term (message digest calculation,
-fixity check, creation); the page steps without one (deskewing, optical
-character recognition, transliteration) carry plain names and say in
-eventDetail what was done, with which settings.
+fixity check, creation, modification for OCR post-correction); the page
+steps without one (deskewing, optical character recognition,
+transliteration) carry plain names and say in eventDetail what was done,
+with which settings.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Event:
     objects: tuple[tuple[str, str], ...] = ()  # (object identifier, role: source | outcome)
 
 
-_LOC_TERMS = {"message digest calculation", "fixity check", "creation", "ingestion", "validation", "capture"}
+_LOC_TERMS = {"message digest calculation", "fixity check", "creation", "ingestion", "validation", "capture", "modification"}
 
 
 def _p(parent, tag: str, text: object = None, **attrs: str) -> etree._Element:

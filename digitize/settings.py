@@ -75,6 +75,10 @@ class OCRSettings(BaseModel):
     tessdata: Path | None = None  # None: found from the Debian install
     page_segmentation_mode: int = 3  # fully automatic, no OSD
     timeout_seconds: float = 300.0
+    # pipeline/postcorrect.py: repair systematic misreadings in the hOCR;
+    # words read below this confidence are never touched.
+    postcorrect: bool = True
+    postcorrect_min_confidence: float = 30.0
 
     def model_for(self, language: str, script: str | None) -> str:
         """The Tesseract model for an item's language and script."""
@@ -117,9 +121,15 @@ class ImageSettings(BaseModel):
     # best); "sauvola" binarises it ourselves. The reader's picture is never
     # binarised unless the item says binarize_access = true.
     ocr_binarization: str = "none"
-    # Two-page spreads are split when item.toml says spreads = true; a frame
-    # of another item that looks like a spread is flagged for review.
+    # Find two-page spreads (pipeline/spread.py): frames of text items with
+    # item.toml spreads = "auto" (the default) found to be spreads are split
+    # in two pages; a wide page not split that looks like one is flagged for
+    # review. False: "auto" splits nothing and nothing is flagged
+    # (spreads = true still splits every frame).
     detect_spreads: bool = True
+    # Straighten text lines that bend where the page curls towards the
+    # spine (pipeline/dewarp.py); flat pages are detected in ~15 ms and left.
+    dewarp: bool = True
     quality: QualitySettings = Field(default_factory=QualitySettings)
 
     @field_validator("ocr_binarization")
@@ -145,15 +155,22 @@ class PdfSettings(BaseModel):
     # pdfium read them in order). "latin": Latin words only.
     text_layer: str = "original"
     # Grey and colour pages: "jpeg2000" (default) or "jpeg". Measured
-    # (bench/pdf_size.py): at the full scan resolution JPEG 2000 at 1:40 is
-    # about a fifth of OCRmyPDF's output and still sharper than JPEG at 200
-    # dpi; JPEG needs 150 dpi to reach a quarter. PDF/A-2 allows JPEG 2000.
+    # (bench/pdf_size.py): JPEG 2000 at 1:18 and 200 dpi is about a fifth
+    # of OCRmyPDF's output; JPEG q75 at 200 dpi is 0.41 of it (grain on
+    # the paper costs JPEG dearly). PDF/A-2 allows JPEG 2000.
     # Black-and-white scans always go in as lossless CCITT G4 (never JBIG2).
     image_codec: str = "jpeg2000"
-    jpeg2000_rate: float = 40.0  # compression ratio of the access image
-    # Largest resolution of the access image; higher scans are scaled down
-    # (the master keeps every pixel). 0: keep the scan's resolution.
-    max_dpi: int = 300
+    jpeg2000_rate: float = 18.0  # compression ratio of the access image
+    # Largest resolution of grey and colour access images; finer scans are
+    # scaled down (the scans themselves are kept and stored untouched;
+    # black-and-white pages keep their resolution). 0: keep the scan's
+    # resolution. Why 200: JPEG 2000 encoding time grows with the pixels
+    # and was a third of a page's time at 300 dpi (bench/ocr_quality.py);
+    # at the same bytes per page (1:18 at 200 dpi against 1:40 at 300) the
+    # picture is 0.4-1.1 dB PSNR softer against the scan (3 kinds of page)
+    # and encodes twice as fast. Set 300 (and jpeg2000_rate 40) for
+    # full-resolution access images of the same size.
+    max_dpi: int = 200
     thumbnail_px: int = 256  # longest side of the catalog thumbnail (JPEG)
     # Score/art items: also publish a JPEG access copy beside the lossless
     # master (role "access-copy"); its longest side in pixels.

@@ -22,6 +22,7 @@ import pikepdf
 from archive.package import write_archive
 from digitize.errors import OutputError
 from digitize.settings import Settings
+from pipeline import spread
 from pipeline.epub import EpubInfo, write_epub
 from pipeline.hocr import parse_hocr
 from pipeline.masters import access_copy_jpeg, verify_masters
@@ -46,22 +47,35 @@ def item_output_dir(settings: Settings, item_id: str) -> Path:
     return Path(settings.output_dir) / item_id
 
 
+def language_tag(language: str, script: str | None) -> str:
+    """The BCP 47 tag of an item's text: ``az`` and ``Cyrl`` give ``az-Cyrl``."""
+    return f"{language}-{script}" if script else language
+
+
 def plan_pages(item: Item, settings: Settings) -> list[PageJob]:
     """One job per page of the item, each with its own work folder.
 
-    An item whose item.toml says ``spreads = true`` holds two pages per
-    frame: each frame gives two jobs (left half, right half) numbered on
-    in reading order.
+    A frame holding two pages (a spread) gives two jobs, left half and
+    right half, and pages are numbered on in reading order. Text items
+    only: with item.toml ``spreads = true`` every frame is a spread; with
+    ``"auto"`` (the default) the frames pipeline.spread finds to be spreads
+    (decided once, kept in the item's work folder, so every planning of the
+    item gives the same pages); with ``false`` none.
     """
     model = item.metadata.ocr_model or settings.ocr.model_for(item.metadata.language, item.metadata.script)
     hashes = {source.path: source.sha256 for source in item.files}
     base = item_work_dir(settings, item.item_id) / "pages"
-    split = item.metadata.spreads and item.kind == "text"
-    parts: tuple[int | None, ...] = (0, 1) if split else (None,)
+    mode = item.metadata.spreads if item.kind == "text" else False
+    if mode == "auto" and settings.image.detect_spreads:
+        split = spread.split_decisions(item, item_work_dir(settings, item.item_id), settings.image.max_image_pixels)
+        split_by = "detected"
+    else:
+        split, split_by = [mode is True] * len(item.pages), "item.toml"
     jobs = []
-    for page in item.pages:
-        for part in parts:
-            seq = page.seq if part is None else 2 * (page.seq - 1) + 1 + part
+    seq = 0
+    for page, two in zip(item.pages, split):
+        for part in (0, 1) if two else (None,):
+            seq += 1
             jobs.append(
                 PageJob(
                     item_id=item.item_id,
@@ -75,7 +89,9 @@ def plan_pages(item: Item, settings: Settings) -> list[PageJob]:
                     ocr_model=model,
                     year=item.metadata.year,
                     part=part,
+                    split_by=None if part is None else split_by,
                     binarize_access=item.metadata.binarize_access,
+                    language=language_tag(item.metadata.language, item.metadata.script),
                 )
             )
     return jobs

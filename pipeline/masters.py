@@ -168,7 +168,8 @@ _TITLE_CONFIDENCE = 80.0
 
 
 def add_title_layer(
-    pdf_path: Path, image: Image.Image, dpi: float, model: str, tessdata: Path | None, work_dir: Path
+    pdf_path: Path, image: Image.Image, dpi: float, model: str, tessdata: Path | None, work_dir: Path,
+    *, language: str = "az",
 ) -> tuple[Path, int]:
     """OCR a score page's printed text and lay it invisibly over the (untouched) image.
 
@@ -187,7 +188,7 @@ def add_title_layer(
         grey = Image.fromarray((np.asarray(grey, dtype=np.uint16) >> 8).astype(np.uint8))
     page_div, _ = tesseract.recognize_hocr(grey, model=model, dpi=dpi, tessdata=info.tessdata)
     hocr_path = work_dir / "titles.hocr"
-    hocr_path.write_text(tesseract.hocr_document(page_div, info.version, "az"), encoding="utf-8")
+    hocr_path.write_text(tesseract.hocr_document(page_div, info.version, language), encoding="utf-8")
     ocr = parse_hocr(hocr_path)
     lines = tuple(
         line

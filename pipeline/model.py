@@ -40,7 +40,9 @@ class PageJob:
     ocr_model: str
     year: int | None = None  # publication year: chooses the alphabet's era for transliteration
     part: int | None = None  # half of a two-page spread: 0 left, 1 right; None: the whole frame
+    split_by: str | None = None  # why the frame is split: "item.toml" (spreads = true) or "detected" (auto)
     binarize_access: bool = False  # the item asks for a black-and-white reading image
+    language: str = "az"  # BCP 47 tag of the printed text (item.toml language and script), e.g. "az-Cyrl"
 
     @property
     def label(self) -> str:

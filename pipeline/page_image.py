@@ -1,9 +1,9 @@
 """The image stages of a text page, in page order.
 
-    spread half → crop scanner bed → sideways? → deskew → OCR input
+    spread half → crop scanner bed → sideways? → deskew → dewarp → OCR input
     (background, denoise, show-through) → upside down? → quality measures
 
-Geometry (half, crop, quarter turns, deskew) is applied alike to the
+Geometry (half, crop, quarter turns, deskew, dewarp) is applied alike to the
 reader's picture and to the OCR input, so the two keep the same size and
 every OCR word box sits on its word in the picture. Tone changes
 (flattening, denoising, binarising) apply to the OCR input only; the
@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from digitize.settings import Settings
-from pipeline import crop, deskew, normalize, orientation, quality, spread, tesseract
+from pipeline import crop, deskew, dewarp, normalize, orientation, quality, spread, tesseract
 from pipeline.model import ProcessingStep
 from pipeline.prepare import WorkingImage
 
@@ -57,6 +57,7 @@ def clean_page(
     model: str,
     tessdata: Path,
     part: int | None = None,
+    split_by: str | None = None,
     binarize_access: bool = False,
 ) -> CleanPage:
     options = settings.image
@@ -67,8 +68,11 @@ def clean_page(
         gutter = spread.find_gutter(grey)
         picture = spread.half(picture, gutter, part)
         grey = picture if picture.ndim == 2 else spread.half(grey, gutter, part)
-        steps.append(ProcessingStep("spread", "split a two-page spread at its gutter",
-                                    {"gutter_x": gutter, "part": "left" if part == 0 else "right"}))
+        why = ("found to be a spread (item.toml spreads = \"auto\")" if split_by == "detected"
+               else "as item.toml asks (spreads = true)")
+        steps.append(ProcessingStep("spread", f"split a two-page spread at its gutter, {why}",
+                                    {"gutter_x": gutter, "part": "left" if part == 0 else "right",
+                                     "split_by": split_by or "item.toml"}))
 
     if options.crop_borders:
         box = crop.find_page(grey)
@@ -90,6 +94,17 @@ def clean_page(
         "deskew", "measured text-line skew by projection profile and rotated the page straight",
         {"angle_degrees": angle, "corrected": abs(angle) >= deskew.MIN_CORRECTION_DEGREES},
     ))
+
+    if options.dewarp:
+        warp = dewarp.find_warp(grey, dpi)
+        if warp is not None:
+            picture = dewarp.apply(picture, warp, bilevel=bilevel)
+            grey = picture if picture.ndim == 2 else dewarp.apply(grey, warp)
+        steps.append(ProcessingStep(
+            "dewarp", "measured the bend of the text lines and remapped curled parts of the page straight",
+            {"max_displacement_px": warp.max_displacement_px if warp else 0.0,
+             "lines": warp.lines if warp else 0, "corrected": warp is not None},
+        ))
 
     ocr, how = normalize.ocr_input(grey, dpi, binarize=options.ocr_binarization)
     steps.append(ProcessingStep("normalize", "OCR input: background divided out, speckle and show-through removed", how))

@@ -69,7 +69,7 @@ def assess(
             shown = "none" if confidence is None else f"{confidence:.0f}"
             reasons.append(f"OCR confidence {shown} < {thresholds.min_confidence:.0f}")
     if measures.get("spread_suspected"):
-        reasons.append("looks like a two-page spread (set spreads = true in item.toml to split it)")
+        reasons.append("looks like a two-page spread but was not split (item.toml: spreads = true splits every frame)")
     return {
         **measures,
         "dpi": dpi,

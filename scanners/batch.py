@@ -81,8 +81,13 @@ class Item:
 
     @property
     def content_hash(self) -> str:
-        """Hash of metadata and every master: changes when anything changes."""
-        digest = hashlib.sha256(self.metadata.model_dump_json().encode())
+        """Hash of metadata and every master: changes when anything changes.
+
+        Only what item.toml sets counts (defaults left out), so a new
+        item.toml key or a changed default does not make an item already
+        in the catalog look like a different item with the same identifier.
+        """
+        digest = hashlib.sha256(self.metadata.model_dump_json(exclude_defaults=True).encode())
         for source in self.files:
             digest.update(f"{source.path.name}\0{source.sha256}\0".encode())
         return digest.hexdigest()

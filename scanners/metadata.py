@@ -8,6 +8,7 @@ Example::
     language = "az"
     script = "Cyrl"
     kind = "text"            # text | score | art
+    spreads = "auto"         # true | false | "auto": split two-page spreads
     inventory_number = "INV-1968-0042"
     collection = "Kollec kitabxanası"
 """
@@ -18,6 +19,7 @@ import re
 import tomllib
 from enum import Enum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -54,9 +56,12 @@ class ItemMetadata(BaseModel):
     # Tesseract model(s) for this item, overriding the language mapping,
     # e.g. "Cyrillic+rus".
     ocr_model: str | None = None
-    # Each scanned frame holds two pages side by side (a book scanner's
-    # opening): split every frame at its gutter into a left and a right page.
-    spreads: bool = False
+    # Two pages side by side in one frame (a book scanner's opening): true
+    # splits every frame at its gutter into a left and a right page; "auto"
+    # (the default) splits the frames found to be spreads (wider than tall,
+    # a wide text-free gutter between two text blocks; text items only);
+    # false never splits.
+    spreads: bool | Literal["auto"] = "auto"
     # Make the reading image black and white (CCITT G4) instead of keeping
     # the scan's tones; OCR is not affected. For crisp bi-tonal print only.
     binarize_access: bool = False
@@ -77,6 +82,15 @@ class ItemMetadata(BaseModel):
     @classmethod
     def _authors_list(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("spreads", mode="before")
+    @classmethod
+    def _spreads_value(cls, value: object) -> object:
+        # Only TOML's true/false and the word "auto": "yes" or 1 would
+        # otherwise pass as a bool.
+        if isinstance(value, bool) or value == "auto":
+            return value
+        raise ValueError('spreads must be true, false or "auto"')
 
     @field_validator("identifier")
     @classmethod

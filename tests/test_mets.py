@@ -167,6 +167,11 @@ def test_premis_records_what_was_done(book):
         assert step.settings["engine"] in ocr and f"model {step.settings['model']}" in ocr
         translit = events[f"transliteration-{page.seq:06d}"].findtext(f".//{P}eventDetail")
         assert f"rules version {RULES_VERSION}" in translit
+        fix = next(s for s in page.steps if s.name == "postcorrect")
+        correction = events[f"postcorrection-{page.seq:06d}"]
+        assert correction.findtext(f"{P}eventType") == "modification"
+        assert correction.findtext(f".//{P}eventOutcomeDetailNote").startswith(
+            f"{fix.settings['words_changed']} of {fix.settings['words_checked']} words changed")
     creations = [e for e in events.values() if e.findtext(f"{P}eventType") == "creation"]
     assert any("application/pdf" in e.findtext(f".//{P}eventDetail") for e in creations)
     agents = [a.findtext(f"{P}agentName") for a in root.iter(f"{P}agent")]

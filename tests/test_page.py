@@ -164,3 +164,44 @@ def test_every_image_mode_is_read(tmp_path, name):
     assert result.word_count > 20, name
     with pikepdf.open(result.pdf) as pdf:
         assert len(pdf.pages) == 1
+
+
+def test_access_image_is_scaled_to_max_dpi_and_the_page_keeps_its_size(scanned):
+    """A 300 dpi grey scan goes into the PDF at pdf.max_dpi (200), JPEG 2000;
+    the page keeps the paper's size, so the text layer still fits."""
+    _, path, _, settings, result = scanned
+    with Image.open(path) as scan:
+        width_px, height_px = scan.size
+    with pikepdf.open(result.pdf) as pdf:
+        page = pdf.pages[0]
+        (image,) = page.get_images().values()
+        assert image.Filter == pikepdf.Name.JPXDecode
+        assert int(image.Width) == round(width_px * settings.pdf.max_dpi / 300)
+        _, _, width_pt, height_pt = (float(v) for v in page.MediaBox)
+    assert width_pt == pytest.approx(width_px * 72 / 300, abs=1)
+    assert height_pt == pytest.approx(height_px * 72 / 300, abs=1)
+
+
+def test_hocr_names_the_items_language_and_script(tmp_path):
+    rendered = render_page(paragraphs(seed=3, n=1), seed=3, dpi=200)
+    path = tmp_path / "page.png"
+    rendered.image.save(path, dpi=(200, 200))
+    job = PageJob("item-1", "text", 1, path, 0, 1, "1" * 64, tmp_path / "work" / "000001", "Cyrillic",
+                  language="ru-Cyrl")
+    result = process_page(job, Settings(work_dir=tmp_path / "work", output_dir=tmp_path / "out"))
+    head = result.hocr.read_text(encoding="utf-8")[:600]
+    assert 'xml:lang="ru-Cyrl" lang="ru-Cyrl"' in head
+
+
+def test_planned_pages_carry_the_items_language_tag(tmp_path):
+    from pipeline.item import plan_pages
+    from samples.batch import toml_document
+    from scanners.batch import read_item
+
+    folder = tmp_path / "item"
+    folder.mkdir()
+    meta = {"title": "Т", "kind": "text", "language": "ru", "script": "Cyrl", "spreads": False}
+    (folder / "item.toml").write_text(toml_document(meta), encoding="utf-8")
+    Image.new("L", (40, 60), 255).save(folder / "1.png")
+    (job,) = plan_pages(read_item(folder), Settings(work_dir=tmp_path / "w"))
+    assert job.language == "ru-Cyrl"

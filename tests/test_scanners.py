@@ -210,3 +210,23 @@ def test_every_accepted_format_loads_with_its_resolution(tmp_path, suffix):
         assert np.array_equal(np.asarray(loaded.image), pixels)
     if suffix != ".jp2":  # Pillow writes no resolution box into JPEG 2000
         assert loaded.dpi == pytest.approx(400, abs=1)
+
+
+def test_content_hash_counts_what_item_toml_says_not_the_defaults(tmp_path):
+    from samples.batch import toml_document
+    from scanners.batch import read_item
+
+    def item(name, meta):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "item.toml").write_text(toml_document(meta), encoding="utf-8")
+        Image.new("L", (40, 60), 255).save(folder / "1.png")
+        return read_item(folder)
+
+    plain = item("a", {"title": "Т", "kind": "text"})
+    spelled_out = item("b", {"title": "Т", "kind": "text", "spreads": "auto"})
+    other = item("c", {"title": "Т", "kind": "text", "spreads": False})
+    assert plain.content_hash == spelled_out.content_hash  # a default spelled out is the same item
+    assert plain.content_hash != other.content_hash
+    renamed = item("d", {"title": "Т2", "kind": "text"})
+    assert renamed.content_hash != plain.content_hash
