@@ -165,18 +165,24 @@ def interleaved(pages: list[dict], model: str, tmp: Path) -> dict[str, float]:
     _tess_one((str(pages[0]["path"]), model, pages[0]["dpi"]))  # load the model once, as a worker does
     tess = ours = 0.0
     stages: dict[str, float] = defaultdict(float)
+    by_kind: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
     for n, page in enumerate(pages, 1):
         start = time.perf_counter()
         _tess_one((str(page["path"]), model, page["dpi"]))
-        tess += time.perf_counter() - start
+        alone = time.perf_counter() - start
         start = time.perf_counter()
         _, info = _ours_one((str(page["path"]), n, model, str(tmp / "inter"), settings_json))
-        ours += time.perf_counter() - start
+        mine = time.perf_counter() - start
+        tess, ours = tess + alone, ours + mine
+        kind = by_kind[page["kind"]]
+        kind[0], kind[1], kind[2] = kind[0] + alone, kind[1] + mine, kind[2] + 1
         for stage, value in info["seconds"].items():
             stages[stage] += value
     n = len(pages)
     return {"tesseract_s_per_page": tess / n, "digitize_s_per_page": ours / n,
-            "stages_s_per_page": {k: round(v / n, 3) for k, v in stages.items()}}
+            "stages_s_per_page": {k: round(v / n, 3) for k, v in stages.items()},
+            # where the time goes: our seconds / Tesseract alone's, per kind of damage
+            "ratio_by_kind": {k: round(v[1] / v[0], 2) for k, v in by_kind.items()}}
 
 
 # -- bindings ------------------------------------------------------------------
@@ -306,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interleaved, one process: Tesseract alone {inter['tesseract_s_per_page']:.2f} s/page, "
               f"digitize {inter['digitize_s_per_page']:.2f} s/page "
               f"({inter['digitize_s_per_page'] / inter['tesseract_s_per_page']:.2f}x); stages {inter['stages_s_per_page']}")
+        print("interleaved, digitize / Tesseract alone time per kind:", inter["ratio_by_kind"])
     if args.json:
         args.json.write_text(json.dumps({"runs": runs, "bindings": bindings, "interleaved": inter}, indent=1))
     return 0

@@ -42,6 +42,7 @@ class CleanPage:
     turned_degrees: int
     measures: dict[str, Any]
     steps: list[ProcessingStep] = field(default_factory=list)
+    upside_down_tested: bool = False  # the strip test was made before OCR (no need to repeat it after)
 
 
 def _turn_all(picture: np.ndarray, grey: np.ndarray, degrees: int) -> tuple[np.ndarray, np.ndarray]:
@@ -111,11 +112,18 @@ def clean_page(
 
     cleaned = CleanPage(picture=picture, ocr=ocr, bilevel=bilevel, skew_degrees=angle, turned_degrees=turned,
                         measures={}, steps=steps)
-    # A page found sideways is upside down half the time: test it now. An
-    # upright-looking page is tested only if its OCR reads badly
-    # (recheck_upside_down), which saves the test on almost every page.
-    if turned:
-        if not _upside_down_test(cleaned, model=model, dpi=dpi, tessdata=tessdata):
+    # A page found sideways is upside down half the time: test it now. A
+    # level page is tested now when its lines hint that it is upside down
+    # (paragraphs' short last lines hang from the right margin), which
+    # spares reading a turned page twice; otherwise only if its OCR reads
+    # badly (recheck_upside_down), which saves the test on almost every page.
+    hinted = not turned and options.orientation and orientation.looks_upside_down(ocr, dpi)
+    if turned or hinted:
+        cleaned.upside_down_tested = _upside_down_test(
+            cleaned, model=model, dpi=dpi, tessdata=tessdata,
+            prompted_by="sideways text lines" if turned else "short paragraph ends on the left",
+        )
+        if turned and not cleaned.upside_down_tested:
             steps.append(ProcessingStep("orientation", "turned the page upright (text-line profile)",
                                         {"turned_degrees": turned}))
         picture, ocr = cleaned.picture, cleaned.ocr
@@ -135,7 +143,7 @@ def clean_page(
     return cleaned
 
 
-def _upside_down_test(cleaned: CleanPage, *, model: str, dpi: float, tessdata: Path) -> bool:
+def _upside_down_test(cleaned: CleanPage, *, model: str, dpi: float, tessdata: Path, prompted_by: str) -> bool:
     """Read a strip both ways up; turn the page by 180° if it reads clearly
     better turned. Returns whether the test could be made."""
     box = orientation.pick_strip(cleaned.ocr, dpi)
@@ -153,7 +161,7 @@ def _upside_down_test(cleaned: CleanPage, *, model: str, dpi: float, tessdata: P
     cleaned.steps.append(ProcessingStep(
         "orientation", "turned the page upright (text-line profile; OCR confidence of a strip both ways up)",
         {"turned_degrees": cleaned.turned_degrees, "confidence_as_is": found.confidence_upright,
-         "confidence_turned": found.confidence_turned},
+         "confidence_turned": found.confidence_turned, "prompted_by": prompted_by},
     ))
     return True
 
@@ -163,10 +171,12 @@ def recheck_upside_down(
 ) -> bool:
     """After OCR: a page that read badly may be upside down. True when it was
     turned (and must be read again)."""
-    if not settings.image.orientation or cleaned.turned_degrees in (90, 270):
+    if not settings.image.orientation or cleaned.turned_degrees in (90, 270) or cleaned.upside_down_tested:
         return False  # off, or already tested
     if confidence is not None and confidence >= settings.image.orientation_check_below_confidence:
         return False
     before = cleaned.turned_degrees
-    _upside_down_test(cleaned, model=model, dpi=dpi, tessdata=tessdata)
+    _upside_down_test(cleaned, model=model, dpi=dpi, tessdata=tessdata,
+                      prompted_by=f"OCR confidence {confidence} below "
+                                  f"{settings.image.orientation_check_below_confidence:g}")
     return cleaned.turned_degrees != before

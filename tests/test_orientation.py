@@ -72,3 +72,48 @@ def test_turned_scan_is_read_upright(tmp_path, scan_turn):
     assert result.orientation_degrees == (360 - scan_turn) % 360
     assert (result.width, result.height) == page.image.size
     assert cer(page.text, result.text.read_text()) < 0.02
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_short_paragraph_ends_hint_at_an_upside_down_page(seed):
+    grey = np.asarray(degrade("clean", seed=seed, dpi=150).image)
+    assert not orientation.looks_upside_down(grey, 150)
+    assert orientation.looks_upside_down(np.ascontiguousarray(grey[::-1, ::-1]), 150)
+
+
+def test_no_hint_on_blank_or_tiny_pages():
+    assert not orientation.looks_upside_down(np.full((1200, 800), 245, np.uint8), 150)
+    assert not orientation.looks_upside_down(np.full((5, 3), 0, np.uint8), 150)
+
+
+def _orientation_step(result):
+    return next(s for s in result.steps if s.name == "orientation")
+
+
+@pytest.mark.needs_tesseract
+def test_upside_down_page_is_turned_before_ocr(tmp_path):
+    page = degrade("clean", seed=6, dpi=200)
+    path = tmp_path / "page.png"
+    page.image.rotate(180).save(path, dpi=(page.dpi, page.dpi))
+    job = PageJob("item", "text", 1, path, 0, 1, hashlib.sha256(path.read_bytes()).hexdigest(),
+                  tmp_path / "work", "Cyrillic")
+    result = process_page(job, Settings(work_dir=tmp_path, output_dir=tmp_path / "out"))
+    assert result.orientation_degrees == 180
+    assert _orientation_step(result).settings["prompted_by"] == "short paragraph ends on the left"
+    assert cer(page.text, result.text.read_text()) < 0.02
+
+
+@pytest.mark.needs_tesseract
+def test_upside_down_page_without_the_hint_is_caught_by_its_low_ocr_confidence(tmp_path, monkeypatch):
+    """The hint is only a shortcut: a turned page it misses still comes out
+    upright, found by the check after OCR."""
+    monkeypatch.setattr(orientation, "looks_upside_down", lambda grey, dpi: False)
+    page = degrade("clean", seed=6, dpi=200)
+    path = tmp_path / "page.png"
+    page.image.rotate(180).save(path, dpi=(page.dpi, page.dpi))
+    job = PageJob("item", "text", 1, path, 0, 1, hashlib.sha256(path.read_bytes()).hexdigest(),
+                  tmp_path / "work", "Cyrillic")
+    result = process_page(job, Settings(work_dir=tmp_path, output_dir=tmp_path / "out"))
+    assert result.orientation_degrees == 180
+    assert _orientation_step(result).settings["prompted_by"].startswith("OCR confidence")
+    assert cer(page.text, result.text.read_text()) < 0.02
