@@ -90,14 +90,18 @@ def _orientation_step(result):
     return next(s for s in result.steps if s.name == "orientation")
 
 
-@pytest.mark.needs_tesseract
-def test_upside_down_page_is_turned_before_ocr(tmp_path):
+def _read_upside_down_page(tmp_path):
     page = degrade("clean", seed=6, dpi=200)
     path = tmp_path / "page.png"
     page.image.rotate(180).save(path, dpi=(page.dpi, page.dpi))
     job = PageJob("item", "text", 1, path, 0, 1, hashlib.sha256(path.read_bytes()).hexdigest(),
                   tmp_path / "work", "Cyrillic")
-    result = process_page(job, Settings(work_dir=tmp_path, output_dir=tmp_path / "out"))
+    return page, process_page(job, Settings(work_dir=tmp_path, output_dir=tmp_path / "out"))
+
+
+@pytest.mark.needs_tesseract
+def test_upside_down_page_is_turned_before_ocr(tmp_path):
+    page, result = _read_upside_down_page(tmp_path)
     assert result.orientation_degrees == 180
     assert _orientation_step(result).settings["prompted_by"] == "short paragraph ends on the left"
     assert cer(page.text, result.text.read_text()) < 0.02
@@ -108,12 +112,7 @@ def test_upside_down_page_without_the_hint_is_caught_by_its_low_ocr_confidence(t
     """The hint is only a shortcut: a turned page it misses still comes out
     upright, found by the check after OCR."""
     monkeypatch.setattr(orientation, "looks_upside_down", lambda grey, dpi: False)
-    page = degrade("clean", seed=6, dpi=200)
-    path = tmp_path / "page.png"
-    page.image.rotate(180).save(path, dpi=(page.dpi, page.dpi))
-    job = PageJob("item", "text", 1, path, 0, 1, hashlib.sha256(path.read_bytes()).hexdigest(),
-                  tmp_path / "work", "Cyrillic")
-    result = process_page(job, Settings(work_dir=tmp_path, output_dir=tmp_path / "out"))
+    page, result = _read_upside_down_page(tmp_path)
     assert result.orientation_degrees == 180
     assert _orientation_step(result).settings["prompted_by"].startswith("OCR confidence")
     assert cer(page.text, result.text.read_text()) < 0.02
