@@ -14,7 +14,10 @@ ground truth) go through
 For each: character and word error rates per kind of damage and overall
 (the text layer of each tool's PDF, extracted the same way; Tesseract alone
 is scored on its plain text), and seconds per page (wall clock of the whole
-run with start-up). ``--bindings`` also times pytesseract (a process per
+run with start-up). This pipeline and Tesseract alone are also timed in
+steady state: the pool's workers started, with their one-time loads done
+(imports, models, the post-correction word list), before the clock starts,
+as in a batch whose workers live for hundreds of pages. ``--bindings`` also times pytesseract (a process per
 page) against tesserocr (model kept loaded) on a few pages.
 
     .venv/bin/python bench/ocr_quality.py --per-kind 2 --workers 2
@@ -91,16 +94,55 @@ def _ours_one(args: tuple[str, int, str, str, str]) -> tuple[str, dict]:
     return pdf_pages_text(result.pdf)[0], {"seconds": result.seconds, "quality": getattr(result, "quality", {})}
 
 
-def run_ours(pages: list[dict], model: str, workers: int, tmp: Path) -> tuple[list[str], float, list[dict]]:
+def _warm_ours(model: str) -> None:
+    """A worker's one-time costs, paid before timing in the steady-state run:
+    imports, both Tesseract instances, the post-correction word list."""
+    from digitize.settings import Settings
+    from pipeline import postcorrect, tesseract
+    from pipeline.page import process_page  # noqa: F401 - the import is the cost
+
+    settings = Settings()
+    tessdata = tesseract.probe(settings.ocr.tessdata).tessdata
+    tesseract._api(model, tessdata, settings.ocr.page_segmentation_mode)
+    tesseract._api(model, tessdata, 6)  # the orientation strip test's instance
+    postcorrect.corrector_for(model, tessdata, min_confidence=settings.ocr.postcorrect_min_confidence)
+
+
+def _warm_tess(model: str) -> None:
+    from PIL import Image
+
+    _tess_one_image(Image.new("L", (64, 64), 255), model, 300)
+
+
+def _hold(_: int) -> int:
+    time.sleep(0.2)
+    return os.getpid()
+
+
+def _pool(workers: int, warm) -> ProcessPoolExecutor:
+    """A pool whose workers have all started (and run ``warm``, if given)."""
+    if warm is None:
+        return ProcessPoolExecutor(workers)
+    pool = ProcessPoolExecutor(workers, initializer=warm[0], initargs=warm[1:])
+    seen: set[int] = set()
+    while len(seen) < workers:
+        seen.update(pool.map(_hold, range(2 * workers)))
+    return pool
+
+
+def run_ours(pages: list[dict], model: str, workers: int, tmp: Path, *, warm: bool = False
+             ) -> tuple[list[str], float, list[dict]]:
     from digitize.settings import Settings
 
-    settings = Settings(work_dir=tmp / "work", output_dir=tmp / "out")
+    work = tmp / ("work-warm" if warm else "work")
+    settings = Settings(work_dir=work, output_dir=tmp / "out")
     blob = settings.model_dump_json()
-    jobs = [(str(p["path"]), n, model, str(tmp / "work"), blob) for n, p in enumerate(pages, 1)]
-    start = time.perf_counter()
-    with ProcessPoolExecutor(workers) as pool:
+    jobs = [(str(p["path"]), n, model, str(work), blob) for n, p in enumerate(pages, 1)]
+    pool = _pool(workers, (_warm_ours, model) if warm else None)
+    with pool:
+        start = time.perf_counter()
         done = list(pool.map(_ours_one, jobs))
-    seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start
     return [text for text, _ in done], seconds, [info for _, info in done]
 
 
@@ -110,30 +152,37 @@ _API = None
 
 
 def _tess_one(args: tuple[str, str, int]) -> str:
+    from PIL import Image
+
+    path, model, dpi = args
+    with Image.open(path) as image:
+        return _tess_one_image(image, model, dpi)
+
+
+def _tess_one_image(image, model: str, dpi: int) -> str:
     global _API
     import tesserocr
-    from PIL import Image
 
     from pipeline.tesseract import find_tessdata
 
-    path, model, dpi = args
     if _API is None:
         _API = tesserocr.PyTessBaseAPI(path=str(find_tessdata()) + os.sep, lang=model, psm=3,
                                        oem=tesserocr.OEM.LSTM_ONLY)
-    with Image.open(path) as image:
-        _API.SetImage(image)
-        _API.SetSourceResolution(dpi)
-        text = _API.GetUTF8Text()
+    _API.SetImage(image)
+    _API.SetSourceResolution(dpi)
+    text = _API.GetUTF8Text()
     _API.Clear()
     return text
 
 
-def run_tesseract(pages: list[dict], model: str, workers: int) -> tuple[list[str], float]:
+def run_tesseract(pages: list[dict], model: str, workers: int, *, warm: bool = False) -> tuple[list[str], float]:
     jobs = [(str(p["path"]), model, p["dpi"]) for p in pages]
-    start = time.perf_counter()
-    with ProcessPoolExecutor(workers) as pool:
+    pool = _pool(workers, (_warm_tess, model) if warm else None)
+    with pool:
+        start = time.perf_counter()
         texts = list(pool.map(_tess_one, jobs))
-    return texts, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+    return texts, seconds
 
 
 # -- OCRmyPDF ------------------------------------------------------------------
@@ -163,6 +212,7 @@ def interleaved(pages: list[dict], model: str, tmp: Path) -> dict[str, float]:
 
     settings_json = Settings(work_dir=tmp / "inter", output_dir=tmp / "inter-out").model_dump_json()
     _tess_one((str(pages[0]["path"]), model, pages[0]["dpi"]))  # load the model once, as a worker does
+    _warm_ours(model)  # and our one-time loads: both sides are timed in steady state
     tess = ours = 0.0
     stages: dict[str, float] = defaultdict(float)
     by_kind: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
@@ -281,6 +331,12 @@ def main(argv: list[str] | None = None) -> int:
             texts, seconds = run_ocrmypdf(pages, args.model, args.workers, tmp)
             _dump(args.dump, pages, "ocrmypdf", texts)
             runs["ocrmypdf"] = {"seconds_per_page": seconds / n, "scores": scores(pages, texts)}
+        # Steady state: the same, with every worker started and its one-time
+        # loads done before the clock starts (a batch's workers live for
+        # hundreds of pages; the runs above count start-up in 40).
+        _, warm_tess = run_tesseract(pages, args.model, args.workers, warm=True)
+        _, warm_ours, _ = run_ours(pages, args.model, args.workers, tmp, warm=True)
+        steady = {"digitize_s_per_page": warm_ours / n, "tesseract_s_per_page": warm_tess / n}
         bindings = time_bindings(pages, args.model, args.bindings) if args.bindings else None
         inter = interleaved(pages, args.model, tmp) if args.interleaved else None
 
@@ -297,7 +353,11 @@ def main(argv: list[str] | None = None) -> int:
     before, after = runs["tesseract"]["seconds_per_page_before_after"]
     print(f"(Tesseract alone: {before:.2f} s/page before this pipeline's run, {after:.2f} after)")
     ours = runs["digitize"]["seconds_per_page"]
-    print(f"digitize / tesseract alone time: {ours / runs['tesseract']['seconds_per_page']:.2f}x (goal <= 1.2x)")
+    print(f"digitize / tesseract alone time: {ours / runs['tesseract']['seconds_per_page']:.2f}x (goal <= 1.2x), "
+          "each run counted from a cold start of its workers")
+    print(f"steady state (workers started and loaded before the clock): Tesseract alone "
+          f"{steady['tesseract_s_per_page']:.2f} s/page, digitize {steady['digitize_s_per_page']:.2f} s/page: "
+          f"{steady['digitize_s_per_page'] / steady['tesseract_s_per_page']:.2f}x (goal <= 1.2x)")
     if "ocrmypdf" in runs:
         print(f"digitize pages/s vs OCRmyPDF: {runs['ocrmypdf']['seconds_per_page'] / ours:.2f}x (goal >= 2x)")
         print(f"digitize CER / OCRmyPDF CER overall: "
@@ -314,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
               f"({inter['digitize_s_per_page'] / inter['tesseract_s_per_page']:.2f}x); stages {inter['stages_s_per_page']}")
         print("interleaved, digitize / Tesseract alone time per kind:", inter["ratio_by_kind"])
     if args.json:
-        args.json.write_text(json.dumps({"runs": runs, "bindings": bindings, "interleaved": inter}, indent=1))
+        args.json.write_text(json.dumps({"runs": runs, "steady_state": steady, "bindings": bindings,
+                                         "interleaved": inter}, indent=1))
     return 0
 
 
