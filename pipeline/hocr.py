@@ -15,7 +15,7 @@ from lxml import etree
 
 from digitize.errors import OutputError
 
-__all__ = ["BBox", "OcrWord", "OcrLine", "OcrPage", "parse_hocr", "page_text"]
+__all__ = ["BBox", "OcrWord", "OcrLine", "OcrPage", "parse_hocr", "page_text", "word_confidence"]
 
 BBox = tuple[int, int, int, int]  # x0, y0, x1, y1 in image pixels, y down
 
@@ -52,6 +52,15 @@ class OcrPage:
 
 def _properties(title: str | None) -> dict[str, str]:
     return {m.group(1): m.group(2).strip() for m in _PROPERTY.finditer(title or "")}
+
+
+def word_confidence(title: str | None) -> float | None:
+    """Tesseract's confidence (``x_wconf``) from an ``ocrx_word``'s title, None if absent."""
+    return _wconf(_properties(title))
+
+
+def _wconf(props: dict[str, str]) -> float | None:
+    return float(props["x_wconf"]) if "x_wconf" in props else None
 
 
 def _bbox(props: dict[str, str]) -> BBox:
@@ -95,7 +104,7 @@ def parse_hocr(source: Path | str | bytes) -> OcrPage:
             if not text:
                 continue
             wprops = _properties(word_el.get("title"))
-            conf = float(wprops["x_wconf"]) if "x_wconf" in wprops else None
+            conf = _wconf(wprops)
             words.append(OcrWord(text, _bbox(wprops), conf))
         if not words:
             continue

@@ -46,6 +46,7 @@ from pathlib import Path
 from lxml import etree
 
 from digitize.errors import DigitizeError, OutputError
+from pipeline.hocr import word_confidence
 from pipeline.model import ProcessingStep
 from transliteration import transliterate_word
 from transliteration.rules import az_lower, is_cyrillic
@@ -231,11 +232,6 @@ def correct_word(
 
 # -- a page of hOCR ------------------------------------------------------------
 
-def _confidence(title: str | None) -> float | None:
-    found = re.search(r"x_wconf\s+(-?[\d.]+)", title or "")
-    return float(found.group(1)) if found else None
-
-
 def _text_holder(word_el) -> etree._Element | None:
     """The one element whose .text is the word (the span, or a <strong>/<em> inside it)."""
     holders = [el for el in word_el.iter() if (el.text or "").strip()]
@@ -275,7 +271,7 @@ class Corrector:
                 if holder is None:
                     continue
                 text = holder.text.strip()
-                confidence = _confidence(word_el.get("title"))
+                confidence = word_confidence(word_el.get("title"))
                 starts = sentence_start
                 sentence_start = bool(_SENTENCE_END.search(text))
                 if confidence is None or confidence < self.min_confidence:
