@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
+from pipeline.shrink import shrink
 
 __all__ = ["Box", "find_page", "crop"]
 
@@ -55,7 +55,7 @@ def find_page(grey: np.ndarray, *, dark_share: float = 0.35, min_dark_fraction: 
     if min(height, width) < 32:
         return full
     factor = min(1.0, _ANALYSIS_SIDE / float(max(height, width)))
-    small = cv2.resize(grey, (max(1, int(width * factor)), max(1, int(height * factor))), interpolation=cv2.INTER_AREA)
+    small, factor = shrink(grey, factor)
     paper = float(np.percentile(small, 90))
     if paper < 60:  # a dark picture, not a page on a bed
         return full

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from pipeline.shrink import shrink
 
 __all__ = ["Warp", "LineCurve", "find_warp", "apply", "line_curves"]
 
@@ -99,13 +100,7 @@ def _odd(value: float) -> int:
 
 
 def _reduce(grey: np.ndarray, dpi: float) -> tuple[np.ndarray, float]:
-    height, width = grey.shape[:2]
-    factor = min(1.0, _ANALYSIS_DPI / max(dpi, 1.0))
-    if factor >= 1.0:
-        return grey, 1.0
-    small = cv2.resize(grey, (max(1, round(width * factor)), max(1, round(height * factor))),
-                       interpolation=cv2.INTER_AREA)
-    return small, factor
+    return shrink(grey, _ANALYSIS_DPI / max(dpi, 1.0))
 
 
 def line_curves(grey: np.ndarray, dpi: float) -> tuple[list[LineCurve], float]:

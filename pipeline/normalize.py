@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from pipeline.shrink import shrink
 
 __all__ = [
     "background_spread", "flatten_background", "focus", "noise_level", "denoise", "despeckle", "sharpen",
@@ -34,7 +35,7 @@ def _background(grey: np.ndarray, dpi: float) -> np.ndarray:
     about 50 dpi, where a closing wider than a letter removes the ink."""
     height, width = grey.shape
     factor = min(1.0, 50.0 / max(dpi, 1.0))
-    small = cv2.resize(grey, (max(1, int(width * factor)), max(1, int(height * factor))), interpolation=cv2.INTER_AREA)
+    small, factor = shrink(grey, factor)
     # A letter is about 0.15 in at most; 0.25 in of closing covers it.
     size = _odd(0.25 * dpi * factor)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from pipeline import deskew
+from pipeline.shrink import shrink
 
 __all__ = ["Orientation", "is_sideways", "looks_upside_down", "pick_strip", "turn", "upside_down"]
 
@@ -57,8 +58,7 @@ def is_sideways(grey: np.ndarray, max_skew_degrees: float = 15.0, margin: float 
     deskew stage's ink points on a copy about 500 px across (a few ms).
     """
     height, width = grey.shape
-    factor = min(1.0, _ANALYSIS_WIDTH / float(max(width, height)))
-    small = cv2.resize(grey, (max(1, int(width * factor)), max(1, int(height * factor))), interpolation=cv2.INTER_AREA)
+    small, _ = shrink(grey, _ANALYSIS_WIDTH / float(max(width, height)))
     ink = deskew.ink_mask(small)
     if ink.sum() < 200:
         return False
@@ -86,8 +86,7 @@ def pick_strip(grey: np.ndarray, dpi: float, lines: int = 2) -> tuple[int, int, 
         return None
     left, right = int(width * 0.25), int(width * 0.75)
     factor = min(1.0, _ANALYSIS_WIDTH / float(width))
-    small = cv2.resize(grey[:, left:right], (max(1, int((right - left) * factor)), max(1, int(height * factor))),
-                       interpolation=cv2.INTER_AREA)
+    small, factor = shrink(grey[:, left:right], factor)
     _, ink = cv2.threshold(small, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     rows = ink.sum(axis=1).astype(np.float64)
     window = max(1, int(band * factor))
@@ -141,9 +140,7 @@ def looks_upside_down(grey: np.ndarray, dpi: float) -> bool:
     a wrong hint costs that test (about 0.07 s) or leaves the page to the
     check after OCR, never a wrong turn. About 5 ms at 300 dpi.
     """
-    height, width = grey.shape
-    factor = min(1.0, 100.0 / max(float(dpi), 1.0))
-    small = cv2.resize(grey, (max(1, int(width * factor)), max(1, int(height * factor))), interpolation=cv2.INTER_AREA)
+    small, factor = shrink(grey, 100.0 / max(float(dpi), 1.0))
     if min(small.shape) < 20:
         return False
     _, ink = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)

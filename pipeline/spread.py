@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from pipeline import crop, deskew, orientation
+from pipeline.shrink import shrink
 
 if TYPE_CHECKING:
     from scanners.batch import Item
@@ -85,8 +86,7 @@ _CACHE_NAME = "spreads.json"
 def _small(grey: np.ndarray, width: int = _ANALYSIS_WIDTH) -> tuple[np.ndarray, float]:
     height, full = grey.shape
     factor = min(1.0, width / float(full))
-    small = cv2.resize(grey, (max(1, int(full * factor)), max(1, int(height * factor))), interpolation=cv2.INTER_AREA)
-    return small, factor
+    return shrink(grey, factor)
 
 
 def _flatten(small: np.ndarray) -> np.ndarray:

@@ -194,6 +194,38 @@ def test_a_word_inside_strong_or_em_is_corrected_in_place(lexicon):
     assert "<strong>ҝениш</strong>" in result.page_div
 
 
+def test_the_lexicon_is_kept_in_the_cache_folder_and_read_back(tmp_path, monkeypatch, lexicon):
+    """A later worker reads the lexicon from the cache instead of drawing the
+    word list again; a file that is not whole is redone, never trusted."""
+    tessdata = tmp_path / "tessdata"
+    tessdata.mkdir()
+    for name in ("Cyrillic", "aze"):
+        (tessdata / f"{name}.traineddata").symlink_to(find_tessdata() / f"{name}.traineddata")
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(postcorrect, "_LOWER_CACHE", {})
+    first = postcorrect.corrector_for("Cyrillic", tessdata, min_confidence=30, cache_dir=cache)
+    assert first is not None and first.lexicon == lexicon
+    [kept] = cache.glob("lexicon-aze-*.txt")
+    assert kept.read_text(encoding="utf-8").startswith(f"digitize-lexicon 1 {len(lexicon)}\n")
+
+    import pipeline.wordlist
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("the word list was drawn again despite the cache")
+
+    monkeypatch.setattr(pipeline.wordlist, "model_words", no_drawing)
+    monkeypatch.setattr(postcorrect, "_LOWER_CACHE", {})  # a new worker
+    again = postcorrect.corrector_for("Cyrillic", tessdata, min_confidence=30, cache_dir=cache)
+    assert again is not None and again.lexicon == lexicon
+
+    monkeypatch.undo()
+    monkeypatch.setattr(postcorrect, "_LOWER_CACHE", {})
+    kept.write_text(kept.read_text(encoding="utf-8")[:5000], encoding="utf-8")  # cut short
+    redone = postcorrect.corrector_for("Cyrillic", tessdata, min_confidence=30, cache_dir=cache)
+    assert redone is not None and redone.lexicon == lexicon
+    assert kept.read_text(encoding="utf-8").count("\n") == len(lexicon) + 1
+
+
 def test_without_the_azerbaijani_model_the_other_rules_still_apply(tmp_path, caplog):
     (tmp_path / "Cyrillic.traineddata").symlink_to(find_tessdata() / "Cyrillic.traineddata")
     corrector = postcorrect.corrector_for("Cyrillic", tmp_path, min_confidence=30)
