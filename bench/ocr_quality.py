@@ -15,7 +15,7 @@ For each: character and word error rates per kind of damage and overall
 (the text layer of each tool's PDF, extracted the same way; Tesseract alone
 is scored on its plain text), and seconds per page (wall clock of the whole
 run with start-up; the post-correction lexicon file is made beforehand in the
-work folder, as a machine's first run leaves it there). This pipeline and
+cache folder, as a machine's first run leaves it there). This pipeline and
 Tesseract alone are also timed in steady state: the pool's workers started,
 with their one-time loads done (imports, models, the post-correction
 lexicon), before the clock starts, as in a batch whose workers live for
@@ -96,7 +96,7 @@ def _ours_one(args: tuple[str, int, str, str, str]) -> tuple[str, dict]:
     return pdf_pages_text(result.pdf)[0], {"seconds": result.seconds, "quality": getattr(result, "quality", {})}
 
 
-def _warm_ours(model: str, work: str | None = None) -> None:
+def _warm_ours(model: str, cache: str | None = None) -> None:
     """A worker's one-time costs, paid before timing in the steady-state run:
     imports, both Tesseract instances, the post-correction lexicon."""
     from digitize.settings import Settings
@@ -108,15 +108,15 @@ def _warm_ours(model: str, work: str | None = None) -> None:
     tesseract._api(model, tessdata, settings.ocr.page_segmentation_mode)
     tesseract._api(model, tessdata, 6)  # the orientation strip test's instance
     postcorrect.corrector_for(model, tessdata, min_confidence=settings.ocr.postcorrect_min_confidence,
-                              cache_dir=Path(work) / ".cache" if work else None)
+                              cache_dir=Path(cache) if cache else None)
 
 
-def _fill_lexicon_cache(model: str, work: str) -> None:
-    """The lexicon file a machine's first run leaves in the work folder
-    (pipeline/postcorrect.py), made in a process of its own so that the
-    timed workers still load everything themselves."""
+def _fill_lexicon_cache(model: str, cache: str) -> None:
+    """The lexicon file a machine's first run leaves in its cache folder
+    (``cache_dir``, pipeline/postcorrect.py), made in a process of its own so
+    that the timed workers still load everything themselves."""
     with ProcessPoolExecutor(1) as pool:
-        pool.submit(_warm_ours, model, work).result()
+        pool.submit(_warm_ours, model, cache).result()
 
 
 def _warm_tess(model: str) -> None:
@@ -148,11 +148,11 @@ def run_ours(pages: list[dict], model: str, workers: int, tmp: Path, *, warm: bo
     # A work folder of its own for each run: pages finished in an earlier
     # run would be reused, not made.
     work = tmp / (f"work-warm-{round_}" if warm else "work")
-    settings = Settings(work_dir=work, output_dir=tmp / "out")
-    _fill_lexicon_cache(model, str(work))
+    settings = Settings(work_dir=work, output_dir=tmp / "out", cache_dir=tmp / "cache")
+    _fill_lexicon_cache(model, str(settings.cache_dir))
     blob = settings.model_dump_json()
     jobs = [(str(p["path"]), n, model, str(work), blob) for n, p in enumerate(pages, 1)]
-    pool = _pool(workers, (_warm_ours, model, str(work)) if warm else None)
+    pool = _pool(workers, (_warm_ours, model, str(settings.cache_dir)) if warm else None)
     with pool:
         start = time.perf_counter()
         done = list(pool.map(_ours_one, jobs))
@@ -224,9 +224,10 @@ def interleaved(pages: list[dict], model: str, tmp: Path) -> dict[str, float]:
     busy machine (the pooled wall clocks above are not)."""
     from digitize.settings import Settings
 
-    settings_json = Settings(work_dir=tmp / "inter", output_dir=tmp / "inter-out").model_dump_json()
+    settings_json = Settings(work_dir=tmp / "inter", output_dir=tmp / "inter-out",
+                             cache_dir=tmp / "cache").model_dump_json()
     _tess_one((str(pages[0]["path"]), model, pages[0]["dpi"]))  # load the model once, as a worker does
-    _warm_ours(model, str(tmp / "inter"))  # and our one-time loads: both sides are timed in steady state
+    _warm_ours(model, str(tmp / "cache"))  # and our one-time loads: both sides are timed in steady state
     tess = ours = tess_cpu = ours_cpu = 0.0
     stages: dict[str, float] = defaultdict(float)
     by_kind: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])

@@ -320,6 +320,11 @@ class WebSettings(BaseModel):
         return value
 
 
+def _default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/digitize, or ~/.cache/digitize."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "digitize"
+
+
 class Settings(BaseSettings):
     """Every knob of the pipeline."""
 
@@ -331,6 +336,10 @@ class Settings(BaseSettings):
 
     work_dir: Path = Path("./digitize-data/work")
     output_dir: Path = Path("./digitize-data/output")
+    # What a machine can keep between runs, derived from what is installed
+    # (the OCR post-correction lexicon, drawn from a Tesseract model): per
+    # machine, so a Dask worker keeps its own beside the flow's.
+    cache_dir: Path = Field(default_factory=lambda: _default_cache_dir())
     # Pages processed at once (one Tesseract thread each).
     workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
     ocr: OCRSettings = Field(default_factory=OCRSettings)

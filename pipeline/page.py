@@ -148,7 +148,7 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
         page_div, corrected_step = postcorrect.apply(
             page_div, model=job.ocr_model, tessdata=info.tessdata,
             min_confidence=settings.ocr.postcorrect_min_confidence, year=job.year,
-            cache_dir=Path(settings.work_dir) / ".cache",
+            cache_dir=settings.cache_dir,
         )
         seconds["postcorrect"] = time.perf_counter() - fix_clock
         clock += seconds["postcorrect"]  # not counted in "ocr"

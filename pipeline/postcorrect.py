@@ -376,7 +376,10 @@ def _write_lexicon(path: Path, words: frozenset[str]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         log.warning("cannot keep the lexicon in %s: %s", path.parent, exc)
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def apply(page_div: str, *, model: str, tessdata: Path, min_confidence: float,
