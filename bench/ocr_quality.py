@@ -98,15 +98,14 @@ def _ours_one(args: tuple[str, int, str, str, str]) -> tuple[str, dict]:
 
 def _warm_ours(model: str, cache: str | None = None) -> None:
     """A worker's one-time costs, paid before timing in the steady-state run:
-    imports, both Tesseract instances, the post-correction lexicon."""
+    imports, the Tesseract model, the post-correction lexicon."""
     from digitize.settings import Settings
     from pipeline import postcorrect, tesseract
     from pipeline.page import process_page  # noqa: F401 - the import is the cost
 
     settings = Settings()
     tessdata = tesseract.probe(settings.ocr.tessdata).tessdata
-    tesseract._api(model, tessdata, settings.ocr.page_segmentation_mode)
-    tesseract._api(model, tessdata, 6)  # the orientation strip test's instance
+    tesseract._api(model, tessdata, settings.ocr.page_segmentation_mode)  # also the strip test's
     postcorrect.corrector_for(model, tessdata, min_confidence=settings.ocr.postcorrect_min_confidence,
                               cache_dir=Path(cache) if cache else None)
 
