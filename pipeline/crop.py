@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from pipeline.shrink import shrink
 
 __all__ = ["Box", "find_page", "crop"]

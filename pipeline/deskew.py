@@ -27,9 +27,9 @@ _ANALYSIS_WIDTH = 1000
 def _ink(grey: np.ndarray) -> np.ndarray:
     """A reduced, binarised copy: ink 1.0, paper 0.0."""
     height, width = grey.shape
-    size = (_ANALYSIS_WIDTH, max(1, int(height * _ANALYSIS_WIDTH / float(width))))
     if width <= _ANALYSIS_WIDTH:
         return ink_mask(grey)
+    size = (_ANALYSIS_WIDTH, max(1, int(height * _ANALYSIS_WIDTH / float(width))))
     # Whole steps first (OpenCV's fast area path) down to less than twice
     # the analysis width, then linear interpolation, which at under 2:1
     # skips no pixel: 12 ms less than area averaging to 1000 px from an A5

@@ -19,6 +19,7 @@ import math
 
 import cv2
 import numpy as np
+
 from pipeline.shrink import shrink
 
 __all__ = [
@@ -70,7 +71,9 @@ def focus(flat: np.ndarray) -> float | None:
 
 
 def _focus_of_middle(centre: np.ndarray) -> float | None:
-    if centre.size < 9 or min(centre.shape) < 3 or cv2.countNonZero(cv2.compare(centre, 128, cv2.CMP_LT)) <= 0.002 * centre.size:
+    if centre.size < 9 or min(centre.shape) < 3:
+        return None
+    if cv2.countNonZero(cv2.compare(centre, 128, cv2.CMP_LT)) <= 0.002 * centre.size:
         return None
     # 16-bit integers hold a 3×3 Laplacian of 8-bit pixels exactly.
     _, deviation = cv2.meanStdDev(cv2.Laplacian(centre, cv2.CV_16S))
