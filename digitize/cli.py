@@ -90,7 +90,24 @@ def run(
     out.print(f"outputs:  {Path(settings.output_dir).resolve()}")
     out.print(f"storage:  {store.describe()}")
     out.print(f"catalog:  {_safe_url(settings.catalog.url)}")
-    raise typer.Exit(0 if not report.failed else 1)
+    code = 0 if not report.failed else 1
+    if report.crashed_workers:
+        _leave_now(code)
+    raise typer.Exit(code)
+
+
+def _leave_now(code: int) -> None:
+    """End the process without the interpreter's exit handlers.
+
+    After a worker process was killed, its broken pool can leave a thread
+    that concurrent.futures joins at exit: a CI run printed the batch's
+    summary and then hung until killed. Everything is written and printed
+    by now (reports, catalog, storage), so nothing is lost by leaving here.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _print_report(report) -> None:
