@@ -62,15 +62,9 @@ def flatten_background(grey: np.ndarray, dpi: float = 300.0, background: np.ndar
     return cv2.divide(grey, np.maximum(full, 1), scale=255)
 
 
-def focus(flat: np.ndarray) -> float | None:
-    """Variance of the Laplacian in the middle of the page (None if it holds no ink)."""
-    height, width = flat.shape
-    return _focus_of_middle(
-        flat[height // 4 : max(height // 4 + 1, 3 * height // 4), width // 4 : max(width // 4 + 1, 3 * width // 4)]
-    )
-
-
-def _focus_of_middle(centre: np.ndarray) -> float | None:
+def focus(centre: np.ndarray) -> float | None:
+    """Variance of the Laplacian of the flattened middle of a page, as
+    :func:`ocr_input` cuts it (None if it holds no ink)."""
     if centre.size < 9 or min(centre.shape) < 3:
         return None
     if cv2.countNonZero(cv2.compare(centre, 128, cv2.CMP_LT)) <= 0.002 * centre.size:
@@ -246,7 +240,7 @@ def ocr_input(
     middle = cv2.divide(grey[rows, columns], full[rows, columns], scale=255)
     level = noise_level(middle)
     through = show_through(middle, dpi)
-    sharpness = _focus_of_middle(middle)
+    sharpness = focus(middle)
     info: dict = {"background_spread": round(spread, 3), "noise_level": round(level, 2),
                   "show_through": round(through, 3), "focus": None if sharpness is None else round(sharpness, 1)}
     soft = sharpness is not None and sharpness < soft_focus

@@ -23,13 +23,8 @@ def shrink(image: np.ndarray, factor: float) -> tuple[np.ndarray, float]:
     itself when the step is 1."""
     if factor >= 1.0 or factor <= 0.0:
         return image, 1.0
-    step = max(1, round(1.0 / factor))
-    if step == 1:
+    step = min(round(1.0 / factor), *image.shape[:2])  # never below one pixel
+    if step <= 1:
         return image, 1.0
-    height, width = image.shape[:2]
-    if width < step or height < step:
-        step = max(1, min(width, height))
-        if step == 1:
-            return image, 1.0
     scale = 1.0 / step
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
