@@ -37,6 +37,8 @@ COPY storage ./storage
 COPY elibrary ./elibrary
 COPY flows ./flows
 COPY samples ./samples
+COPY assembly ./assembly
+COPY delivery ./delivery
 RUN pip install --no-cache-dir -c constraints.txt . \
  && mkdir -p /data && chown digitize /data
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from pipeline.hocr import OcrLine, OcrPage, parse_hocr
+from digitize.pipeline.hocr import OcrLine, OcrPage, parse_hocr
 
 __all__ = ["ALTO_NS", "AltoSource", "write_alto"]
 

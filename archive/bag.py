@@ -32,7 +32,7 @@ from typing import Sequence
 import bagit
 
 from digitize.errors import OutputError
-from pipeline.model import OutputFile
+from digitize.pipeline.model import OutputFile
 
 __all__ = ["BAG_ALGORITHMS", "make_bag_zip", "validate_bag"]
 
@@ -92,20 +92,14 @@ def _make_bag_in_child(folder: Path, info: dict[str, str]) -> None:
     threads); so it runs in a short-lived child process of its own."""
     done = subprocess.run(
         # absolute: the child runs in the folder's parent, where a relative path means something else
-        [sys.executable, "-m", "archive._make_bag", str(folder.resolve()), *BAG_ALGORITHMS],
+        [sys.executable, "-m", "digitize.archive._make_bag", str(folder.resolve()), *BAG_ALGORITHMS],
         input=json.dumps(info), capture_output=True, text=True, timeout=None,
-        cwd=str(folder.parent), env={**os.environ, "PYTHONPATH": _import_root()},
+        cwd=str(folder.parent),
     )
     if done.returncode:
         detail = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise OutputError(f"{folder}: cannot make the BagIt package ({detail})")
 
-
-def _import_root() -> str:
-    """This package's parent folder first on the child's import path (plus the caller's)."""
-    root = str(Path(__file__).resolve().parents[1])
-    rest = os.environ.get("PYTHONPATH")
-    return f"{root}{os.pathsep}{rest}" if rest else root
 
 
 def _zip_folder(folder: Path, dest: Path, top: str, date: tuple[int, int, int, int, int, int]) -> None:

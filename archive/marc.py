@@ -19,7 +19,7 @@ from pathlib import Path
 import pymarc
 from pymarc import Field, Indicators, Leader, Record, Subfield
 
-from pipeline.records import ISO639_2
+from digitize.archive.records import ISO639_2
 
 __all__ = ["marc_record", "write_marc", "personal_name"]
 

@@ -34,12 +34,12 @@ from typing import Sequence
 
 from lxml import etree
 
-from archive.mods import MODS_NS, mods_element
-from archive.premis import PREMIS_NS, PREMIS_VERSION, Agent, Event, agent_element, event_element, file_object_element
+from digitize.archive.mods import MODS_NS, mods_element
+from digitize.archive.premis import PREMIS_NS, PREMIS_VERSION, Agent, Event, agent_element, event_element, file_object_element
 from digitize.checksums import sha256_file
 from digitize.errors import OutputError
-from pipeline.model import OutputFile, PageResult
-from scanners.batch import Item
+from digitize.pipeline.model import OutputFile, PageResult
+from digitize.scanners.batch import Item
 
 __all__ = ["METS_NS", "file_group", "page_of_key", "write_mets", "iso_day", "LOSSY_ACCESS_USE"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from pipeline.records import ISO639_2
+from digitize.archive.records import ISO639_2
 
 __all__ = ["MODS_NS", "MODS_VERSION", "mods_element", "kind_resource_type"]
 

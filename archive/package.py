@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Sequence
 from urllib.parse import quote
 
-from archive.alto import AltoSource, write_alto
-from archive.bag import make_bag_zip
-from archive.marc import marc_record, write_marc
-from archive.mets import iso_day, write_mets
+from digitize.archive.alto import AltoSource, write_alto
+from digitize.archive.bag import make_bag_zip
+from digitize.archive.marc import marc_record, write_marc
+from digitize.archive.mets import iso_day, write_mets
 from digitize.settings import Settings
-from pipeline.model import OutputFile, PageResult
-from scanners.batch import Item
+from digitize.pipeline.model import OutputFile, PageResult
+from digitize.scanners.batch import Item
 
 __all__ = ["write_archive", "ebook_urls"]
 

@@ -47,11 +47,11 @@ def prepare(folder: Path, pages: int) -> Path:
     from PIL import Image
 
     from digitize.settings import Settings
-    from pipeline.item import plan_pages
-    from pipeline.page import process_page
-    from samples.corpus import paragraphs
-    from samples.render import render_page
-    from scanners.batch import read_item
+    from digitize.assembly.item import plan_pages
+    from digitize.pipeline.page import process_page
+    from digitize.samples.corpus import paragraphs
+    from digitize.samples.render import render_page
+    from digitize.scanners.batch import read_item
 
     template_dir = folder / "template"
     template_dir.mkdir(parents=True)
@@ -86,10 +86,10 @@ def prepare(folder: Path, pages: int) -> Path:
 
 
 def measure(blob: Path, out: Path) -> dict:
-    from archive.alto import AltoSource, write_alto
-    from archive.mets import write_mets
-    from pipeline.model import OutputFile
-    from pipeline.records import item_record
+    from digitize.archive.alto import AltoSource, write_alto
+    from digitize.archive.mets import write_mets
+    from digitize.pipeline.model import OutputFile
+    from digitize.archive.records import item_record
 
     item, pages = pickle.loads(blob.read_bytes())
     _reset_peak()

@@ -32,8 +32,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from samples.corpus import paragraphs  # noqa: E402
-from samples.render import render_page, scan_like  # noqa: E402
+from digitize.samples.corpus import paragraphs  # noqa: E402
+from digitize.samples.render import render_page, scan_like  # noqa: E402
 
 
 def art_item(folder: Path, pages: int) -> Path:

@@ -22,11 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import digitize  # noqa: E402,F401  (process defaults: one OpenMP thread)
-from pipeline import deskew, tesseract  # noqa: E402
-from pipeline.hocr import page_text, parse_hocr  # noqa: E402
-from samples.corpus import paragraphs  # noqa: E402
-from samples.metrics import cer, wer  # noqa: E402
-from samples.render import render_page, scan_like  # noqa: E402
+from digitize.pipeline import deskew, tesseract  # noqa: E402
+from digitize.pipeline.hocr import page_text, parse_hocr  # noqa: E402
+from digitize.samples.corpus import paragraphs  # noqa: E402
+from digitize.samples.metrics import cer, wer  # noqa: E402
+from digitize.samples.render import render_page, scan_like  # noqa: E402
 
 MODELS = ("Cyrillic", "aze_cyrl", "aze_cyrl+rus", "rus")
 

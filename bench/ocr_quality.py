@@ -48,8 +48,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 os.environ.setdefault("OPENCV_FOR_THREADS_NUM", "1")  # as digitize sets it, before cv2 is imported
 
-from samples.degrade import KINDS, degrade  # noqa: E402
-from samples.metrics import cer, wer  # noqa: E402
+from digitize.samples.degrade import KINDS, degrade  # noqa: E402
+from digitize.samples.metrics import cer, wer  # noqa: E402
 
 
 def make_pages(folder: Path, kinds: list[str], per_kind: int) -> list[dict]:
@@ -75,8 +75,8 @@ def pdf_pages_text(path: Path) -> list[str]:
 
 def _ours_one(args: tuple[str, int, str, str, str]) -> tuple[str, dict]:
     from digitize.settings import Settings
-    from pipeline.model import PageJob
-    from pipeline.page import process_page
+    from digitize.pipeline.model import PageJob
+    from digitize.pipeline.page import process_page
 
     path, seq, model, work, settings_json = args
     source = Path(path)
@@ -100,8 +100,8 @@ def _warm_ours(model: str, cache: str | None = None) -> None:
     """A worker's one-time costs, paid before timing in the steady-state run:
     imports, the Tesseract model, the post-correction lexicon."""
     from digitize.settings import Settings
-    from pipeline import postcorrect, tesseract
-    from pipeline.page import process_page  # noqa: F401 - the import is the cost
+    from digitize.pipeline import postcorrect, tesseract
+    from digitize.pipeline.page import process_page  # noqa: F401 - the import is the cost
 
     settings = Settings()
     tessdata = tesseract.probe(settings.ocr.tessdata).tessdata
@@ -176,7 +176,7 @@ def _tess_one_image(image, model: str, dpi: int) -> str:
     global _API
     import tesserocr
 
-    from pipeline.tesseract import find_tessdata
+    from digitize.pipeline.tesseract import find_tessdata
 
     if _API is None:
         _API = tesserocr.PyTessBaseAPI(path=str(find_tessdata()) + os.sep, lang=model, psm=3,
@@ -260,7 +260,7 @@ def time_bindings(pages: list[dict], model: str, count: int) -> dict[str, float]
     import tesserocr
     from PIL import Image
 
-    from pipeline.tesseract import find_tessdata
+    from digitize.pipeline.tesseract import find_tessdata
 
     chosen = pages[:count]
     tessdata = str(find_tessdata())

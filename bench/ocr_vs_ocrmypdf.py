@@ -25,9 +25,9 @@ import pypdfium2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from samples.corpus import paragraphs  # noqa: E402
-from samples.metrics import cer, wer  # noqa: E402
-from samples.render import render_page, scan_like  # noqa: E402
+from digitize.samples.corpus import paragraphs  # noqa: E402
+from digitize.samples.metrics import cer, wer  # noqa: E402
+from digitize.samples.render import render_page, scan_like  # noqa: E402
 
 
 def make_pages(folder: Path, count: int) -> list[str]:

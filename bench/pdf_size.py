@@ -26,13 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from digitize.settings import Settings  # noqa: E402
-from pipeline.item import assemble_item, plan_pages  # noqa: E402
-from pipeline.page import process_page  # noqa: E402
-from pipeline.pdfa import check_pdfa  # noqa: E402
-from samples.batch import make_image_pdf  # noqa: E402
-from samples.corpus import paragraphs  # noqa: E402
-from samples.render import render_page, scan_like  # noqa: E402
-from scanners.batch import read_item  # noqa: E402
+from digitize.assembly.item import assemble_item, plan_pages  # noqa: E402
+from digitize.pipeline.page import process_page  # noqa: E402
+from digitize.assembly.pdfa import check_pdfa  # noqa: E402
+from digitize.samples.batch import make_image_pdf  # noqa: E402
+from digitize.samples.corpus import paragraphs  # noqa: E402
+from digitize.samples.render import render_page, scan_like  # noqa: E402
+from digitize.scanners.batch import read_item  # noqa: E402
 
 
 def make_item(folder: Path, count: int) -> tuple[Path, list[str]]:

@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 def _child(folder: Path, work: Path, count: int) -> None:
     """Assemble the prepared item of ``count`` pages and print its figures."""
     from digitize.settings import Settings
-    from pipeline.item import assemble_item, plan_pages
-    from pipeline.model import PageResult
-    from scanners.batch import read_item
+    from digitize.assembly.item import assemble_item, plan_pages
+    from digitize.pipeline.model import PageResult
+    from digitize.scanners.batch import read_item
 
     settings = Settings(work_dir=work / "work", output_dir=work / "out")
     item = read_item(folder)
@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from digitize.settings import Settings
-    from pipeline.model import PageJob
-    from pipeline.page import process_page
-    from samples.corpus import paragraphs
-    from samples.render import render_page, scan_like
+    from digitize.pipeline.model import PageJob
+    from digitize.pipeline.page import process_page
+    from digitize.samples.corpus import paragraphs
+    from digitize.samples.render import render_page, scan_like
 
     with tempfile.TemporaryDirectory(prefix="reader-memory-") as tmp:
         base = Path(tmp)

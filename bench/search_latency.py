@@ -28,12 +28,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 import httpx  # noqa: E402
 
 from digitize.settings import Settings  # noqa: E402
-from elibrary import create_app  # noqa: E402
+from digitize.elibrary import create_app  # noqa: E402
 from live_server import serve  # noqa: E402
-from samples.corpus import paragraphs  # noqa: E402
-from storage.catalog import Catalog, CatalogFile, CatalogPage, Registration  # noqa: E402
-from storage.local import LocalObjectStore  # noqa: E402
-from transliteration import transliterate_text  # noqa: E402
+from digitize.samples.corpus import paragraphs  # noqa: E402
+from digitize.storage.catalog import Catalog, CatalogFile, CatalogPage, Registration  # noqa: E402
+from digitize.storage.local import LocalObjectStore  # noqa: E402
+from digitize.transliteration import transliterate_text  # noqa: E402
 
 FIRST = ["Һәсән", "Әли", "Мәммәд", "Сәмәд", "Рәшид", "Нигар", "Ҹәлил", "Үзејир", "Гара", "Шаһин"]
 LAST = ["Әлизадә", "Вурғун", "Рза", "Гарајев", "Бејбутов", "Гулијев", "Мәммәдов", "Һүсејнов", "Әһмәдли"]

@@ -32,9 +32,9 @@ from PIL import Image, ImageDraw, ImageOps
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from samples.corpus import paragraphs  # noqa: E402
-from samples.degrade import curl, scanner_bed, spread  # noqa: E402
-from samples.render import noise, render_page, render_score_page, skew, uneven_light, yellow_paper  # noqa: E402
+from digitize.samples.corpus import paragraphs  # noqa: E402
+from digitize.samples.degrade import curl, scanner_bed, spread  # noqa: E402
+from digitize.samples.render import noise, render_page, render_score_page, skew, uneven_light, yellow_paper  # noqa: E402
 
 SPREAD_KINDS = ("spread", "spread_skew", "spread_light", "spread_bed", "spread_all",
                 "spread_curl", "spread_narrow", "spread_short")
@@ -122,7 +122,7 @@ def previous_detector(grey: np.ndarray) -> bool:
     """The flag-only test this replaced (pipeline/spread.py before spreads =
     "auto"), kept here as the comparison: a quiet column window near the
     middle with ink on both sides."""
-    from pipeline.spread import _ink_columns, _small, find_gutter
+    from digitize.pipeline.spread import _ink_columns, _small, find_gutter
 
     height, width = grey.shape
     if width < height * 1.15:
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--dpi", type=int, default=200)
     args = parser.parse_args()
 
-    from pipeline.spread import examine, frame_sizes, split_decisions  # noqa: E402
+    from digitize.pipeline.spread import examine, frame_sizes, split_decisions  # noqa: E402
 
     counts = {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
     before = {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
@@ -194,7 +194,7 @@ def main() -> None:
             path = folder / f"spread.{suffix}"
             make_frame("spread", 0, 300).save(path, dpi=(300, 300))
             wide[suffix] = path
-        from scanners.batch import PageSource, SourceFile
+        from digitize.scanners.batch import PageSource, SourceFile
 
         def item_of(paths: list[Path], frames: list[int]) -> SimpleNamespace:
             files = tuple(SourceFile(p, p.stat().st_size, p.name) for p in set(paths))

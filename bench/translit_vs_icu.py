@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from samples.corpus import PARAGRAPHS  # noqa: E402
-from samples.metrics import cer, normalise, wer  # noqa: E402
-from transliteration import RULES_VERSION, Transliterator  # noqa: E402
+from digitize.samples.corpus import PARAGRAPHS  # noqa: E402
+from digitize.samples.metrics import cer, normalise, wer  # noqa: E402
+from digitize.transliteration import RULES_VERSION, Transliterator  # noqa: E402
 
 ICU_ID = "az_Cyrl-az/BGN"
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from seaweed import start_seaweed  # noqa: E402
-from storage.factory import open_store  # noqa: E402
+from digitize.storage.factory import open_store  # noqa: E402
 
 
 def make_files(folder: Path, large: int, large_mb: int, small: int, small_kb: int) -> list[Path]:

@@ -39,8 +39,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from samples.corpus import paragraphs  # noqa: E402
-from samples.render import render_page, scan_like  # noqa: E402
+from digitize.samples.corpus import paragraphs  # noqa: E402
+from digitize.samples.render import render_page, scan_like  # noqa: E402
 
 
 _API: dict[str, str] = {}  # PREFECT_API_URL of a server shared by every run (--shared-server)
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         if args.shared_server:
             from digitize.settings import apply_process_defaults
-            from flows.server import prefect_api
+            from digitize.flows.server import prefect_api
 
             apply_process_defaults()
             os.environ["PREFECT_HOME"] = str(tmp / "prefect-shared")

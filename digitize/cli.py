@@ -73,10 +73,10 @@ def run(
         )
         if not batch_dir.is_dir():
             raise IntakeError(f"{batch_dir}: batch folder does not exist or is not a folder")
-        from flows.batch import run_batch
-        from flows.server import prefect_api
-        from pipeline import tesseract
-        from storage.factory import open_store
+        from digitize.flows.batch import run_batch
+        from digitize.flows.server import prefect_api
+        from digitize.pipeline import tesseract
+        from digitize.storage.factory import open_store
 
         info = tesseract.probe(settings.ocr.tessdata)
         store = open_store(settings.storage)
@@ -167,7 +167,7 @@ class _RichProgress:
 
 @contextmanager
 def _progress():
-    from flows.batch import set_progress_listener
+    from digitize.flows.batch import set_progress_listener
 
     listener = _RichProgress()
     set_progress_listener(listener)
@@ -193,8 +193,8 @@ def inbox(
     _configure_logging(verbose)
     try:
         settings = _settings(config, inbox__root=root)
-        from flows.inbox import digitize_inbox, hot_folder
-        from flows.server import prefect_api
+        from digitize.flows.inbox import digitize_inbox, hot_folder
+        from digitize.flows.server import prefect_api
 
         hot = hot_folder(settings)
         hot.ensure()
@@ -239,7 +239,7 @@ def schedule(
             )
         from prefect import serve
 
-        from flows.inbox import inbox_deployment
+        from digitize.flows.inbox import inbox_deployment
 
         deployment = inbox_deployment(settings)
         console.print(
@@ -272,8 +272,8 @@ def translit(
     ),
 ) -> None:
     """Transliterate Azerbaijani Cyrillic text on stdin into Latin on stdout, line for line."""
-    from transliteration.engine import Transliterator
-    from transliteration.stream import transliterate_stream
+    from digitize.transliteration.engine import Transliterator
+    from digitize.transliteration.stream import transliterate_stream
 
     if alphabet is not None and alphabet not in ("1939", "1958"):
         raise typer.BadParameter("must be 1939 or 1958", param_hint="--alphabet")
@@ -292,7 +292,7 @@ def sample(
     pages: int = typer.Option(3, help="Pages per sample book."),
 ) -> None:
     """Write the bundled sample batch (generated, with ground truth)."""
-    from samples.batch import make_sample_batch
+    from digitize.samples.batch import make_sample_batch
 
     batch = make_sample_batch(dest, seed=seed, pages_per_book=pages)
     out.print(f"sample batch written to {batch.path}")
@@ -301,8 +301,8 @@ def sample(
 @app.command()
 def check(config: Optional[Path] = typer.Option(None, "--config", "-c")) -> None:
     """Check that Tesseract, its models and the storage settings are usable."""
-    from pipeline import tesseract
-    from storage.factory import open_store
+    from digitize.pipeline import tesseract
+    from digitize.storage.factory import open_store
 
     try:
         settings = _settings(config)
@@ -319,7 +319,7 @@ def check(config: Optional[Path] = typer.Option(None, "--config", "-c")) -> None
 @app.command("catalog")
 def catalog_list(config: Optional[Path] = typer.Option(None, "--config", "-c")) -> None:
     """List the items registered in the e-library catalog."""
-    from storage.catalog import Catalog
+    from digitize.storage.catalog import Catalog
 
     try:
         settings = _settings(config)
@@ -355,7 +355,7 @@ def serve(
         )
         import uvicorn
 
-        from elibrary import create_app
+        from digitize.elibrary import create_app
 
         web_app = create_app(settings)
     except DigitizeError as exc:

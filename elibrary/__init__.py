@@ -5,6 +5,6 @@
 ``digitize serve`` runs it with uvicorn on 127.0.0.1.
 """
 
-from elibrary.app import create_app
+from digitize.elibrary.app import create_app
 
 __all__ = ["create_app"]

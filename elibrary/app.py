@@ -26,10 +26,10 @@ from pydantic import BaseModel, Field
 
 from digitize.errors import DigitizeError
 from digitize.settings import Settings
-from elibrary import oai
-from elibrary.render import PAGE_WIDTH, THUMBNAIL_WIDTH, PageRenderer
-from storage.catalog import Catalog, CatalogFile, CatalogPage, Registration, SearchQuery
-from storage.objects import READ_CHUNK, ObjectStore
+from digitize.elibrary import oai
+from digitize.elibrary.render import PAGE_WIDTH, THUMBNAIL_WIDTH, PageRenderer
+from digitize.storage.catalog import Catalog, CatalogFile, CatalogPage, Registration, SearchQuery
+from digitize.storage.objects import READ_CHUNK, ObjectStore
 
 __all__ = ["create_app"]
 
@@ -55,7 +55,7 @@ def create_app(
     if catalog is None:
         catalog = Catalog(settings.catalog.url)
     if store is None:
-        from storage.factory import open_store
+        from digitize.storage.factory import open_store
 
         store = open_store(settings.storage)
     cache_dir = Path(tempfile.mkdtemp(prefix="elibrary-pages-"))

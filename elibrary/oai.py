@@ -24,8 +24,8 @@ from typing import Iterable
 from lxml import etree
 
 from digitize.settings import WebSettings
-from pipeline.records import dublin_core_xml
-from storage.catalog import Catalog, fold
+from digitize.archive.records import dublin_core_xml
+from digitize.storage.catalog import Catalog, fold
 
 __all__ = ["respond", "OAI_DC", "set_spec_for_collection"]
 

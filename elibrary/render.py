@@ -15,7 +15,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from digitize.errors import StorageError
-from storage.objects import ObjectStore
+from digitize.storage.objects import ObjectStore
 
 __all__ = ["PageRenderer"]
 

@@ -1,8 +1,8 @@
 """The Prefect flow over a scanned batch: batch → item → page.
 
 It only orchestrates: every task is a few lines around one core function
-(:func:`pipeline.page.process_page`, :func:`pipeline.item.assemble_item`,
-:func:`storage.publish.publish_item`), and tasks pass paths and small
+(:func:`pipeline.page.process_page`, :func:`assembly.item.assemble_item`,
+:func:`delivery.publish.publish_item`), and tasks pass paths and small
 dataclasses, never images.
 
 * Pages of all items go to a page runner (a process pool here, or a Dask
@@ -21,7 +21,7 @@ dataclasses, never images.
   page's result is keyed by its inputs (see :mod:`pipeline.page`), and a
   finished page gets no task at all.
 * On a Dask cluster elsewhere, page tasks see only the object store: scans
-  go up once, pages come back through it (:mod:`storage.staging`). A
+  go up once, pages come back through it (:mod:`delivery.staging`). A
   killed Dask worker is Dask's to handle (its nanny restarts it, the page
   runs again); a page Dask gives up on (``KilledWorker``) runs once more
   on its own (Dask blames every page assigned to a dying worker), and
@@ -50,16 +50,16 @@ from prefect.cache_policies import NO_CACHE
 
 from digitize.errors import DigitizeError
 from digitize.settings import Settings, load_settings
-from flows.runners import page_runner
-from pipeline import tesseract
-from pipeline.item import assemble_item, plan_pages
-from pipeline.model import ItemOutputs, PageJob, PageResult
-from pipeline.page import finished_page, process_page
-from scanners.batch import Item, read_batch
-from storage.catalog import Catalog
-from storage.factory import open_store
-from storage.publish import PublishedItem, publish_item
-from storage.staging import fetch_page, process_staged_page, stage_sources
+from digitize.flows.runners import page_runner
+from digitize.pipeline import tesseract
+from digitize.assembly.item import assemble_item, plan_pages
+from digitize.pipeline.model import ItemOutputs, PageJob, PageResult
+from digitize.pipeline.page import finished_page, process_page
+from digitize.scanners.batch import Item, read_batch
+from digitize.storage.catalog import Catalog
+from digitize.storage.factory import open_store
+from digitize.delivery.publish import PublishedItem, publish_item
+from digitize.delivery.staging import fetch_page, process_staged_page, stage_sources
 
 __all__ = [
     "ItemOutcome",
@@ -193,7 +193,7 @@ def _scratch_dir(settings: Settings) -> Path:
     cache_policy=NO_CACHE,
 )
 def staged_page_task(job: PageJob, settings: Settings) -> PageResult:
-    """A page on a worker that sees only the object store (see :mod:`storage.staging`)."""
+    """A page on a worker that sees only the object store (see :mod:`delivery.staging`)."""
     if settings.runs.task_runner == "process":  # same machine: the crash bookkeeping can use the work folder
         job.work_dir.mkdir(parents=True, exist_ok=True)
         (job.work_dir / _STARTED).write_text(str(os.getpid()))

@@ -21,8 +21,8 @@ from prefect import flow
 
 from digitize.errors import DigitizeError
 from digitize.settings import Settings, load_settings
-from flows.batch import digitize_batch
-from scanners.inbox import HotFolder, Waiting
+from digitize.flows.batch import digitize_batch
+from digitize.scanners.inbox import HotFolder, Waiting
 
 __all__ = ["InboxRun", "digitize_inbox", "inbox_deployment", "hot_folder"]
 

@@ -13,7 +13,7 @@ import os
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 
 from digitize.settings import Settings
-from flows.children import die_with_parent
+from digitize.flows.children import die_with_parent
 
 __all__ = ["page_runner"]
 

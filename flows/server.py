@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from flows.children import die_with_parent
+from digitize.flows.children import die_with_parent
 
 __all__ = ["prefect_api"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.shrink import shrink
+from digitize.pipeline.shrink import shrink
 
 __all__ = ["Box", "find_page", "crop"]
 

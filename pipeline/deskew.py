@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.shrink import shrink
+from digitize.pipeline.shrink import shrink
 
 __all__ = ["estimate_skew", "rotate", "ink_mask", "InkPoints", "MIN_CORRECTION_DEGREES"]
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.shrink import shrink
+from digitize.pipeline.shrink import shrink
 
 __all__ = ["Warp", "LineCurve", "find_warp", "apply", "line_curves"]
 

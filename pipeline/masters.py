@@ -178,9 +178,9 @@ def add_title_layer(
     printed script. Returns the filtered hOCR-derived text file and the
     number of words laid.
     """
-    from pipeline import tesseract
-    from pipeline.hocr import OcrPage, page_text, parse_hocr
-    from pipeline.textlayer import add_text_layer
+    from digitize.pipeline import tesseract
+    from digitize.pipeline.hocr import OcrPage, page_text, parse_hocr
+    from digitize.pipeline.textlayer import add_text_layer
 
     info = tesseract.probe(tessdata)
     grey = image.convert("L") if image.mode not in ("L", "I;16", "I;16B", "I;16L") else image

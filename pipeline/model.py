@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from scanners.batch import page_label
+from digitize.scanners.batch import page_label
 
 __all__ = ["ProcessingStep", "PageJob", "PageResult", "ItemOutputs", "OutputFile"]
 

@@ -20,7 +20,7 @@ import math
 import cv2
 import numpy as np
 
-from pipeline.shrink import shrink
+from digitize.pipeline.shrink import shrink
 
 __all__ = [
     "background_spread", "flatten_background", "focus", "noise_level", "denoise", "despeckle", "sharpen",

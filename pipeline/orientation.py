@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline import deskew
-from pipeline.shrink import shrink
+from digitize.pipeline import deskew
+from digitize.pipeline.shrink import shrink
 
 __all__ = ["Orientation", "is_sideways", "looks_upside_down", "pick_strip", "turn", "upside_down"]
 

@@ -25,14 +25,14 @@ from PIL import Image
 
 from digitize.errors import DigitizeError, ImageStageError, OutputError
 from digitize.settings import Settings
-from pipeline import masters, postcorrect, quality, tesseract
-from pipeline.hocr import page_text, parse_hocr
-from pipeline.model import PageJob, PageResult, ProcessingStep
-from pipeline.page_image import clean_page, recheck_upside_down
-from pipeline.prepare import prepare
-from pipeline.textlayer import add_text_layer, layers_for
-from scanners.images import load_page
-from transliteration import RULES_VERSION, transliterate_words
+from digitize.pipeline import masters, postcorrect, quality, tesseract
+from digitize.pipeline.hocr import page_text, parse_hocr
+from digitize.pipeline.model import PageJob, PageResult, ProcessingStep
+from digitize.pipeline.page_image import clean_page, recheck_upside_down
+from digitize.pipeline.prepare import prepare
+from digitize.pipeline.textlayer import add_text_layer, layers_for
+from digitize.scanners.images import load_page
+from digitize.transliteration import RULES_VERSION, transliterate_words
 
 __all__ = ["PIPELINE_VERSION", "process_page", "page_cache_key", "finished_page"]
 

@@ -22,9 +22,9 @@ import numpy as np
 from PIL import Image
 
 from digitize.settings import Settings
-from pipeline import crop, deskew, dewarp, normalize, orientation, quality, spread, tesseract
-from pipeline.model import ProcessingStep
-from pipeline.prepare import WorkingImage
+from digitize.pipeline import crop, deskew, dewarp, normalize, orientation, quality, spread, tesseract
+from digitize.pipeline.model import ProcessingStep
+from digitize.pipeline.prepare import WorkingImage
 
 __all__ = ["CleanPage", "clean_page", "recheck_upside_down"]
 

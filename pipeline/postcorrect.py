@@ -47,10 +47,10 @@ from pathlib import Path
 from lxml import etree
 
 from digitize.errors import DigitizeError, OutputError
-from pipeline.hocr import word_confidence
-from pipeline.model import ProcessingStep
-from transliteration import transliterate_word
-from transliteration.rules import az_lower, is_cyrillic
+from digitize.pipeline.hocr import word_confidence
+from digitize.pipeline.model import ProcessingStep
+from digitize.transliteration import transliterate_word
+from digitize.transliteration.rules import az_lower, is_cyrillic
 
 __all__ = [
     "Correction", "Corrector", "PostCorrected", "apply", "corrector_for", "correct_word", "profile_for_model",
@@ -325,7 +325,7 @@ def _lower_lexicon(tessdata: Path, cache_dir: Path | None = None) -> frozenset[s
         cached = _cache_file(tessdata, cache_dir)
         words = _read_lexicon(cached) if cached is not None else None
         if words is None:
-            from pipeline.wordlist import model_words
+            from digitize.pipeline.wordlist import model_words
 
             # Only forms with k or g are ever looked up (the Latin of к and ҝ;
             # a swap keeps their number): 43,000 of 183,000 forms, ~6 MB a worker.

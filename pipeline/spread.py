@@ -45,11 +45,11 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from pipeline import crop, deskew, orientation
-from pipeline.shrink import shrink
+from digitize.pipeline import crop, deskew, orientation
+from digitize.pipeline.shrink import shrink
 
 if TYPE_CHECKING:
-    from scanners.batch import Item
+    from digitize.scanners.batch import Item
 
 __all__ = [
     "DETECTOR_VERSION",
@@ -333,8 +333,8 @@ def _reduced_grey(path: Path, frame: int, max_pixels: int | None) -> np.ndarray:
     go through the page loader with its safety checks."""
     from PIL import Image
 
-    from pipeline.prepare import prepare
-    from scanners.images import load_page
+    from digitize.pipeline.prepare import prepare
+    from digitize.scanners.images import load_page
 
     if path.suffix.lower() in (".jpg", ".jpeg"):
         with Image.open(path) as image:

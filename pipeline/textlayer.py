@@ -21,7 +21,7 @@ from typing import Sequence
 import pikepdf
 
 from digitize.errors import MissingDependencyError
-from pipeline.hocr import OcrPage
+from digitize.pipeline.hocr import OcrPage
 
 __all__ = ["FONT_NAME", "add_text_layer", "layers_for", "text_layer_content"]
 

@@ -25,8 +25,8 @@ from digitize.errors import (
     PageReadError,
     UnsupportedFileError,
 )
-from scanners.images import PAGE_SUFFIXES, count_frames
-from scanners.metadata import METADATA_FILENAME, ItemMetadata, read_metadata
+from digitize.scanners.images import PAGE_SUFFIXES, count_frames
+from digitize.scanners.metadata import METADATA_FILENAME, ItemMetadata, read_metadata
 
 __all__ = ["PageSource", "Item", "ItemProblem", "Batch", "read_batch", "read_item", "page_label"]
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Callable
 
 from digitize.errors import IntakeError
-from scanners.metadata import METADATA_FILENAME
+from digitize.scanners.metadata import METADATA_FILENAME
 
 __all__ = ["HotFolder", "Waiting", "AREAS"]
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from storage.factory import open_store
-from storage.local import LocalObjectStore
-from storage.objects import ObjectStore, StoredObject, check_key, sha256_file
+from digitize.storage.factory import open_store
+from digitize.storage.local import LocalObjectStore
+from digitize.storage.objects import ObjectStore, StoredObject, check_key, sha256_file
 
 if TYPE_CHECKING:
-    from storage.s3 import S3ObjectStore
+    from digitize.storage.s3 import S3ObjectStore
 
 __all__ = [
     "ObjectStore",
@@ -29,7 +29,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # boto3 takes a moment to import; load it only when S3 is used.
     if name == "S3ObjectStore":
-        from storage.s3 import S3ObjectStore
+        from digitize.storage.s3 import S3ObjectStore
 
         return S3ObjectStore
     raise AttributeError(f"module 'storage' has no attribute {name!r}")

@@ -89,7 +89,7 @@ def fold(value: str | None) -> str:
     """
     if not value:
         return ""
-    from transliteration import transliterate_text
+    from digitize.transliteration import transliterate_text
 
     latin = transliterate_text(unicodedata.normalize("NFC", value))
     return " ".join(latin.translate(_I_FOLD).lower().split())
@@ -252,7 +252,7 @@ class CatalogPage:
 @dataclass(frozen=True)
 class Registration:
     identifier: str
-    record: dict  # the item record (pipeline.records.item_record)
+    record: dict  # the item record (archive.records.item_record)
     files: tuple[CatalogFile, ...]
     pages: tuple[CatalogPage, ...]
     manifest_key: str

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from digitize.errors import ConfigError
 from digitize.settings import StorageSettings
-from storage.local import LocalObjectStore
-from storage.objects import ObjectStore
+from digitize.storage.local import LocalObjectStore
+from digitize.storage.objects import ObjectStore
 
 __all__ = ["open_store"]
 
@@ -27,7 +27,7 @@ def open_store(settings: StorageSettings) -> ObjectStore:
         return LocalObjectStore(Path(path))
     if url.startswith("s3://"):
         # Imported here so a local-only run never loads boto3.
-        from storage.s3 import S3ObjectStore
+        from digitize.storage.s3 import S3ObjectStore
 
         return S3ObjectStore(settings)
     raise ConfigError(f"storage url {url!r} must start with file:// or s3://")

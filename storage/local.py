@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from digitize.errors import StorageError, VerificationError
-from storage.objects import READ_CHUNK, ObjectStore, StoredObject, check_key, check_sha256, sha256_file
+from digitize.storage.objects import READ_CHUNK, ObjectStore, StoredObject, check_key, check_sha256, sha256_file
 
 __all__ = ["LocalObjectStore"]
 

@@ -43,7 +43,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from digitize.errors import ConfigError, StorageError, StorageUnavailableError, VerificationError
 from digitize.settings import StorageSettings
-from storage.objects import READ_CHUNK, ObjectStore, StoredObject, check_key, check_sha256
+from digitize.storage.objects import READ_CHUNK, ObjectStore, StoredObject, check_key, check_sha256
 
 __all__ = ["S3ObjectStore", "parse_s3_url", "multipart_etag"]
 

@@ -1,6 +1,6 @@
 """Catalog registrations for tests, without running the pipeline.
 
-``make_registration`` builds what ``storage.publish`` would register; given
+``make_registration`` builds what ``delivery.publish`` would register; given
 a store it also stores a small generated PDF and the page texts, so the web
 service has real files to show and stream.
 """
@@ -11,9 +11,9 @@ import io
 import os
 from pathlib import Path
 
-from storage.catalog import CatalogFile, CatalogPage, Registration
-from storage.objects import ObjectStore
-from transliteration import transliterate_text
+from digitize.storage.catalog import CatalogFile, CatalogPage, Registration
+from digitize.storage.objects import ObjectStore
+from digitize.transliteration import transliterate_text
 
 POSTGRES_ENV = "DIGITIZE_TEST_POSTGRES_URL"
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from digitize.settings import Settings
-from pipeline.item import assemble_item, plan_pages
-from pipeline.model import ItemOutputs, PageResult
-from pipeline.page import process_page
-from samples.render import find_font
-from scanners.batch import Item, read_item
+from digitize.assembly.item import assemble_item, plan_pages
+from digitize.pipeline.model import ItemOutputs, PageResult
+from digitize.pipeline.page import process_page
+from digitize.samples.render import find_font
+from digitize.scanners.batch import Item, read_item
 
 TITLE = 'Азәрбајҹан <тарихи> & "нефт" — עברית e\u0301'
 HEADER = "АЗӘРБАЈҸАН ТАРИХИ"

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from archive.alto import ALTO_NS, AltoSource, write_alto
-from archive.schemas import validate, validation_errors
+from digitize.archive.alto import ALTO_NS, AltoSource, write_alto
+from digitize.archive.schemas import validate, validation_errors
 from digitize.settings import Settings
-from pipeline.hocr import parse_hocr
-from pipeline.item import plan_pages
-from pipeline.page import process_page
-from samples.corpus import paragraphs
-from samples.render import render_page, scan_like
-from scanners.batch import read_item
+from digitize.pipeline.hocr import parse_hocr
+from digitize.assembly.item import plan_pages
+from digitize.pipeline.page import process_page
+from digitize.samples.corpus import paragraphs
+from digitize.samples.render import render_page, scan_like
+from digitize.scanners.batch import read_item
 
 A = f"{{{ALTO_NS}}}"
 
@@ -133,7 +133,7 @@ def test_invalid_alto_is_refused_by_the_schema(tmp_path):
 
 def test_schema_files_are_loaded_offline():
     """Every shipped schema compiles with network access off (imports answered locally)."""
-    from archive.schemas import SCHEMA_DIR, SCHEMAS, schema
+    from digitize.archive.schemas import SCHEMA_DIR, SCHEMAS, schema
 
     for name in SCHEMAS:
         schema(name)

@@ -18,9 +18,9 @@ from PIL import Image
 
 from digitize.errors import DigitizeError, PageReadError
 from digitize.settings import Settings
-from pipeline.model import PageJob
-from pipeline.page import process_page
-from samples.degrade import degrade
+from digitize.pipeline.model import PageJob
+from digitize.pipeline.page import process_page
+from digitize.samples.degrade import degrade
 
 pytestmark = pytest.mark.needs_tesseract
 

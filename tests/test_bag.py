@@ -8,8 +8,8 @@ from pathlib import Path
 import bagit
 import pytest
 
-from archive.bag import BAG_ALGORITHMS, make_bag_zip, validate_bag
-from pipeline.model import OutputFile
+from digitize.archive.bag import BAG_ALGORITHMS, make_bag_zip, validate_bag
+from digitize.pipeline.model import OutputFile
 
 INFO = {
     "Source-Organization": "Test Library",

@@ -18,9 +18,9 @@ from catalog_data import make_registration
 from live_server import serve
 
 from digitize.settings import Settings
-from elibrary import create_app
-from storage.catalog import Catalog
-from storage.local import LocalObjectStore
+from digitize.elibrary import create_app
+from digitize.storage.catalog import Catalog
+from digitize.storage.local import LocalObjectStore
 
 pytestmark = [pytest.mark.needs_chromium, pytest.mark.slow]
 

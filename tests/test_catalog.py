@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from catalog_data import make_registration, postgres_catalog_url
-from storage.catalog import SCHEMA_HEAD, Base, Catalog, SearchQuery, fold
+from digitize.storage.catalog import SCHEMA_HEAD, Base, Catalog, SearchQuery, fold
 
 BACKENDS = ["sqlite"] + (["postgresql"] if postgres_catalog_url() else [])
 

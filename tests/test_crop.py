@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.crop import crop, find_page
-from samples.degrade import degrade, scanner_bed
+from digitize.pipeline.crop import crop, find_page
+from digitize.samples.degrade import degrade, scanner_bed
 
 
 def test_bed_around_the_page_is_cut():

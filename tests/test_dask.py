@@ -21,8 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from samples.corpus import paragraphs
-from samples.render import render_page, scan_like
+from digitize.samples.corpus import paragraphs
+from digitize.samples.render import render_page, scan_like
 from test_flows import art_batch, env_for, run_cli
 
 pytestmark = [pytest.mark.needs_prefect, pytest.mark.needs_tesseract, pytest.mark.needs_seaweedfs, pytest.mark.slow]
@@ -95,7 +95,7 @@ def dask_cluster(tmp_path, monkeypatch, request):
     ``request.param``: the page whose worker is killed (DIGITIZE_FAULT_KILL_PAGE), and
     Dask's allowed-failures.
     """
-    from flows.server import prefect_api
+    from digitize.flows.server import prefect_api
 
     fault, allowed_failures = request.param
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))

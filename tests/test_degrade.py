@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from samples.degrade import KINDS, degrade
+from digitize.samples.degrade import KINDS, degrade
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.deskew import estimate_skew, rotate
-from samples.corpus import paragraphs
-from samples.render import render_page, skew
+from digitize.pipeline.deskew import estimate_skew, rotate
+from digitize.samples.corpus import paragraphs
+from digitize.samples.render import render_page, skew
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,14 @@ import pytest
 from PIL import Image
 
 from digitize.settings import Settings
-from pipeline import deskew, dewarp, tesseract
-from pipeline.page_image import clean_page
-from pipeline.prepare import WorkingImage
-from pipeline.tesseract import find_tessdata
-from samples.corpus import paragraphs
-from samples.degrade import curl
-from samples.metrics import cer
-from samples.render import render_page, skew
+from digitize.pipeline import deskew, dewarp, tesseract
+from digitize.pipeline.page_image import clean_page
+from digitize.pipeline.prepare import WorkingImage
+from digitize.pipeline.tesseract import find_tessdata
+from digitize.samples.corpus import paragraphs
+from digitize.samples.degrade import curl
+from digitize.samples.metrics import cer
+from digitize.samples.render import render_page, skew
 
 DPI = 150
 

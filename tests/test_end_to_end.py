@@ -20,9 +20,9 @@ import pypdfium2
 import pytest
 from PIL import Image
 
-from samples.batch import make_sample_batch
-from samples.metrics import cer
-from storage.catalog import Catalog
+from digitize.samples.batch import make_sample_batch
+from digitize.samples.metrics import cer
+from digitize.storage.catalog import Catalog
 
 pytestmark = [pytest.mark.needs_tesseract, pytest.mark.needs_seaweedfs, pytest.mark.needs_prefect, pytest.mark.slow]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from pipeline.epub import EpubInfo, write_epub
-from pipeline.reflow import FlowPage, FlowParagraph
+from digitize.assembly.epub import EpubInfo, write_epub
+from digitize.assembly.reflow import FlowPage, FlowParagraph
 from reader_item import FIRST_PRINTED, make_reader_item
 
 EPUBCHECK = Path("/usr/share/java/epubcheck.jar")

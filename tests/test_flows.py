@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.model import PageResult
+from digitize.pipeline.model import PageResult
 
 DIGITIZE = [sys.executable, "-m", "digitize.cli"]
 
@@ -94,7 +94,7 @@ def test_page_killed_once_is_redone_and_item_completes(tmp_path):
 
 
 def test_qc_flags():
-    from flows.batch import _qc_flags
+    from digitize.flows.batch import _qc_flags
 
     def page(**kw) -> PageResult:
         base = dict(item_id="x", seq=1, source=Path("a"), frame=0, width=1, height=1, dpi=300, pdf=Path("p"))
@@ -111,7 +111,7 @@ def test_qc_flags():
 
 def test_schedule_deployment_has_cron_and_library_time_zone(tmp_path):
     from digitize.settings import load_settings
-    from flows.inbox import inbox_deployment
+    from digitize.flows.inbox import inbox_deployment
 
     settings = load_settings()
     deployment = inbox_deployment(settings)

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from storage.catalog import Catalog
+from digitize.storage.catalog import Catalog
 from test_flows import art_batch, env_for, run_cli
 
 pytestmark = [pytest.mark.needs_prefect, pytest.mark.slow]

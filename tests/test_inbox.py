@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scanners.inbox import HotFolder
+from digitize.scanners.inbox import HotFolder
 from test_flows import art_batch, env_for, run_cli
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pymarc
 import pytest
 
-from archive.marc import marc_record, personal_name, write_marc
-from archive.package import ebook_urls
+from digitize.archive.marc import marc_record, personal_name, write_marc
+from digitize.archive.package import ebook_urls
 from digitize.settings import Settings
-from pipeline.model import OutputFile
-from pipeline.records import item_record
-from scanners.metadata import ItemMetadata
+from digitize.pipeline.model import OutputFile
+from digitize.archive.records import item_record
+from digitize.scanners.metadata import ItemMetadata
 
 TITLE = 'Нағыллар <&> "ики" \'үч\' — كتاب الحكايات — e\u0301 a\u0308'
 URL = "https://elib.example.az/items/book-9"

@@ -13,11 +13,11 @@ import tifffile
 from digitize.checksums import sha256_file
 from digitize.errors import VerificationError
 from digitize.settings import Settings
-from pipeline.item import assemble_item, plan_pages
-from pipeline.masters import pdf_image_samples, verify_masters
-from pipeline.page import process_page
-from pipeline.pdfa import check_pdfa
-from scanners.batch import read_item
+from digitize.assembly.item import assemble_item, plan_pages
+from digitize.pipeline.masters import pdf_image_samples, verify_masters
+from digitize.pipeline.page import process_page
+from digitize.assembly.pdfa import check_pdfa
+from digitize.scanners.batch import read_item
 
 SRGB = Path("/usr/share/color/icc/ghostscript/srgb.icc")
 
@@ -110,7 +110,7 @@ def test_fixity_check_catches_a_changed_master(tmp_path):
 def test_score_titles_are_searchable_only_when_asked(tmp_path):
     import subprocess
 
-    from samples.render import render_score_page
+    from digitize.samples.render import render_score_page
 
     rendered = render_score_page("Соната", "Үзејир Һаҹыбәјов", seed=2)
     folder = tmp_path / "batch" / "score-001"

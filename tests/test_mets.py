@@ -14,18 +14,18 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from archive.bag import validate_bag
-from archive.mets import LOSSY_ACCESS_USE, file_group, page_of_key, write_mets
-from archive.schemas import validation_errors
+from digitize.archive.bag import validate_bag
+from digitize.archive.mets import LOSSY_ACCESS_USE, file_group, page_of_key, write_mets
+from digitize.archive.schemas import validation_errors
 from digitize.checksums import sha256_file
 from digitize.settings import Settings
-from pipeline.item import assemble_item, plan_pages
-from pipeline.model import OutputFile
-from pipeline.page import process_page
-from samples.corpus import paragraphs
-from samples.render import render_page, scan_like
-from scanners.batch import read_item
-from transliteration import RULES_VERSION
+from digitize.assembly.item import assemble_item, plan_pages
+from digitize.pipeline.model import OutputFile
+from digitize.pipeline.page import process_page
+from digitize.samples.corpus import paragraphs
+from digitize.samples.render import render_page, scan_like
+from digitize.scanners.batch import read_item
+from digitize.transliteration import RULES_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 M = "{http://www.loc.gov/METS/}"

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import normalize, tesseract
-from pipeline.prepare import prepare
-from samples.degrade import _rendered, degrade
-from samples.metrics import cer
+from digitize.pipeline import normalize, tesseract
+from digitize.pipeline.prepare import prepare
+from digitize.samples.degrade import _rendered, degrade
+from digitize.samples.metrics import cer
 
 
 def _grey(kind: str, seed: int = 1, dpi: int = 150) -> tuple[np.ndarray, str, int]:

@@ -17,8 +17,8 @@ from sickle.oaiexceptions import (
 )
 
 from digitize.settings import Settings
-from elibrary import create_app
-from storage.catalog import Catalog
+from digitize.elibrary import create_app
+from digitize.storage.catalog import Catalog
 
 NS = {"oai": "http://www.openarchives.org/OAI/2.0/", "dc": "http://purl.org/dc/elements/1.1/"}
 ITEMS = 23  # with pages of 5: five requests per full list

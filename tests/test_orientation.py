@@ -9,12 +9,12 @@ import pytest
 from PIL import Image
 
 from digitize.settings import Settings
-from pipeline import orientation, tesseract
-from pipeline.model import PageJob
-from pipeline.page import process_page
-from pipeline.prepare import prepare
-from samples.degrade import degrade
-from samples.metrics import cer
+from digitize.pipeline import orientation, tesseract
+from digitize.pipeline.model import PageJob
+from digitize.pipeline.page import process_page
+from digitize.pipeline.prepare import prepare
+from digitize.samples.degrade import degrade
+from digitize.samples.metrics import cer
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,13 @@ from PIL import Image
 
 from digitize.errors import PageReadError
 from digitize.settings import Settings
-from pipeline.hocr import parse_hocr
-from pipeline.model import PageJob, PageResult
-from pipeline.page import process_page
-from samples.corpus import paragraphs
-from samples.metrics import cer
-from samples.render import render_page, scan_like
-from transliteration import transliterate_text
+from digitize.pipeline.hocr import parse_hocr
+from digitize.pipeline.model import PageJob, PageResult
+from digitize.pipeline.page import process_page
+from digitize.samples.corpus import paragraphs
+from digitize.samples.metrics import cer
+from digitize.samples.render import render_page, scan_like
+from digitize.transliteration import transliterate_text
 
 pytestmark = pytest.mark.needs_tesseract
 
@@ -194,9 +194,9 @@ def test_hocr_names_the_items_language_and_script(tmp_path):
 
 
 def test_planned_pages_carry_the_items_language_tag(tmp_path):
-    from pipeline.item import plan_pages
-    from samples.batch import toml_document
-    from scanners.batch import read_item
+    from digitize.assembly.item import plan_pages
+    from digitize.samples.batch import toml_document
+    from digitize.scanners.batch import read_item
 
     folder = tmp_path / "item"
     folder.mkdir()

@@ -8,7 +8,7 @@ import subprocess
 import pikepdf
 import pytest
 
-from pipeline.pdfa import check_pdfa, jpx_problems, page_label_ranges
+from digitize.assembly.pdfa import check_pdfa, jpx_problems, page_label_ranges
 from reader_item import FIRST_PRINTED, HEADER, TITLE, make_reader_item
 
 pytestmark = pytest.mark.needs_tesseract
@@ -79,7 +79,7 @@ def test_pdftotext_reads_the_words_in_order(book):
 
 
 def test_same_pages_give_the_same_pdf_bytes(book, tmp_path):
-    from pipeline.item import assemble_item
+    from digitize.assembly.item import assemble_item
 
     before = book.outputs.pdf.read_bytes()
     assemble_item(book.item, book.pages, book.settings)

@@ -9,15 +9,15 @@ import pypdfium2
 import pytest
 
 from digitize.settings import Settings
-from pipeline import postcorrect
-from pipeline.hocr import page_text, parse_hocr
-from pipeline.model import PageJob
-from pipeline.page import process_page
-from pipeline.postcorrect import Corrector, correct_word, profile_for_model
-from pipeline.tesseract import find_tessdata
-from pipeline.wordlist import model_words
-from samples.degrade import degrade
-from samples.metrics import cer
+from digitize.pipeline import postcorrect
+from digitize.pipeline.hocr import page_text, parse_hocr
+from digitize.pipeline.model import PageJob
+from digitize.pipeline.page import process_page
+from digitize.pipeline.postcorrect import Corrector, correct_word, profile_for_model
+from digitize.pipeline.tesseract import find_tessdata
+from digitize.pipeline.wordlist import model_words
+from digitize.samples.degrade import degrade
+from digitize.samples.metrics import cer
 
 
 @pytest.fixture(scope="module")
@@ -208,12 +208,12 @@ def test_the_lexicon_is_kept_in_the_cache_folder_and_read_back(tmp_path, monkeyp
     [kept] = cache.glob("lexicon-aze-*.txt")
     assert kept.read_text(encoding="utf-8").startswith(f"digitize-lexicon 1 {len(lexicon)}\n")
 
-    import pipeline.wordlist
+    from digitize.pipeline import wordlist
 
     def no_drawing(*args, **kwargs):
         raise AssertionError("the word list was drawn again despite the cache")
 
-    monkeypatch.setattr(pipeline.wordlist, "model_words", no_drawing)
+    monkeypatch.setattr(wordlist, "model_words", no_drawing)
     monkeypatch.setattr(postcorrect, "_LOWER_CACHE", {})  # a new worker
     again = postcorrect.corrector_for("Cyrillic", tessdata, min_confidence=30, cache_dir=cache)
     assert again is not None and again.lexicon == lexicon

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.prepare import prepare
+from digitize.pipeline.prepare import prepare
 
 
 def test_sixteen_bit_grey_is_scaled_not_clipped():

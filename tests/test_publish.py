@@ -10,15 +10,15 @@ import pytest
 
 from digitize.errors import StorageUnavailableError
 from digitize.settings import Settings
-from pipeline.item import assemble_item, plan_pages
-from pipeline.page import process_page
-from samples.corpus import paragraphs
-from samples.render import render_page, scan_like
-from scanners.batch import read_item
-from storage.catalog import Catalog
-from storage.local import LocalObjectStore
-from storage.objects import sha256_file
-from storage.publish import item_prefix, publish_item
+from digitize.assembly.item import assemble_item, plan_pages
+from digitize.pipeline.page import process_page
+from digitize.samples.corpus import paragraphs
+from digitize.samples.render import render_page, scan_like
+from digitize.scanners.batch import read_item
+from digitize.storage.catalog import Catalog
+from digitize.storage.local import LocalObjectStore
+from digitize.storage.objects import sha256_file
+from digitize.delivery.publish import item_prefix, publish_item
 
 pytestmark = pytest.mark.needs_tesseract
 

@@ -15,12 +15,12 @@ from PIL import Image
 import seaweed as seaweed_module
 from digitize.errors import StorageUnavailableError
 from digitize.settings import Settings
-from pipeline.item import assemble_item, plan_pages
-from pipeline.page import process_page
-from scanners.batch import read_item
-from storage.catalog import Catalog
-from storage.factory import open_store
-from storage.publish import item_prefix, publish_item
+from digitize.assembly.item import assemble_item, plan_pages
+from digitize.pipeline.page import process_page
+from digitize.scanners.batch import read_item
+from digitize.storage.catalog import Catalog
+from digitize.storage.factory import open_store
+from digitize.delivery.publish import item_prefix, publish_item
 
 pytestmark = [pytest.mark.needs_seaweedfs, pytest.mark.slow]
 

@@ -9,11 +9,11 @@ import pytest
 from PIL import Image
 
 from digitize.settings import Settings
-from pipeline import normalize, quality
-from pipeline.model import PageJob, PageResult
-from pipeline.page import process_page
-from pipeline.prepare import prepare
-from samples.degrade import degrade
+from digitize.pipeline import normalize, quality
+from digitize.pipeline.model import PageJob, PageResult
+from digitize.pipeline.page import process_page
+from digitize.pipeline.prepare import prepare
+from digitize.samples.degrade import degrade
 
 LIMITS = quality.QualityThresholds()
 

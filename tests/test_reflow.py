@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.hocr import parse_hocr
-from pipeline.reflow import PageSource, page_furniture, printed_labels, reflow_pages
+from digitize.pipeline.hocr import parse_hocr
+from digitize.assembly.reflow import PageSource, page_furniture, printed_labels, reflow_pages
 from reader_item import FIRST_PRINTED, make_reader_item
 
 

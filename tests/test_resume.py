@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from samples.batch import make_sample_batch
-from storage.catalog import Catalog
+from digitize.samples.batch import make_sample_batch
+from digitize.storage.catalog import Catalog
 from test_flows import env_for, run_cli
 
 pytestmark = [pytest.mark.needs_tesseract, pytest.mark.needs_prefect, pytest.mark.slow]

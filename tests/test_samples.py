@@ -15,11 +15,11 @@ import pikepdf
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from samples import batch as batch_module
-from samples import render
-from samples.batch import make_image_pdf, make_sample_batch, toml_document, write_ground_truth
-from samples.corpus import ALPHABET_LETTERS, PARAGRAPHS, SPECIAL_LETTERS, paragraphs
-from samples.render import (
+from digitize.samples import batch as batch_module
+from digitize.samples import render
+from digitize.samples.batch import make_image_pdf, make_sample_batch, toml_document, write_ground_truth
+from digitize.samples.corpus import ALPHABET_LETTERS, PARAGRAPHS, SPECIAL_LETTERS, paragraphs
+from digitize.samples.render import (
     blur,
     dark_border,
     find_font,
@@ -370,7 +370,7 @@ def _cyrillic_model() -> str | None:
 def test_tesseract_reads_a_rendered_page(page):
     import tesserocr
 
-    from samples.metrics import cer  # needs rapidfuzz, a test extra
+    from digitize.samples.metrics import cer  # needs rapidfuzz, a test extra
 
     with tesserocr.PyTessBaseAPI(path=str(TESSDATA) + "/", lang=_cyrillic_model()) as api:
         results = {}

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from digitize.errors import EmptyItemError, MetadataError, PageReadError, UnsupportedFileError
-from scanners.batch import read_batch, read_item
-from scanners.images import count_frames, load_page
-from scanners.metadata import ItemKind, read_metadata
+from digitize.scanners.batch import read_batch, read_item
+from digitize.scanners.images import count_frames, load_page
+from digitize.scanners.metadata import ItemKind, read_metadata
 
 GOOD_TOML = 'title = "Китаб"\nauthors = ["Һ. Әлизадә"]\nyear = 1968\nkind = "text"\n'
 
@@ -213,8 +213,8 @@ def test_every_accepted_format_loads_with_its_resolution(tmp_path, suffix):
 
 
 def test_content_hash_counts_what_item_toml_says_not_the_defaults(tmp_path):
-    from samples.batch import toml_document
-    from scanners.batch import read_item
+    from digitize.samples.batch import toml_document
+    from digitize.scanners.batch import read_item
 
     def item(name, meta):
         folder = tmp_path / name

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from digitize.settings import Settings
-from pipeline.item import plan_pages
-from pipeline.spread import find_gutter, half, looks_like_spread
-from samples.batch import toml_document
-from samples.degrade import degrade, spread
-from scanners.batch import read_item
+from digitize.assembly.item import plan_pages
+from digitize.pipeline.spread import find_gutter, half, looks_like_spread
+from digitize.samples.batch import toml_document
+from digitize.samples.degrade import degrade, spread
+from digitize.scanners.batch import read_item
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +58,9 @@ def test_plan_pages_splits_frames_when_the_item_says_so(tmp_path):
 def test_each_half_of_a_spread_is_read_as_its_own_page(tmp_path):
     import hashlib
 
-    from pipeline.model import PageJob
-    from pipeline.page import process_page
-    from samples.metrics import cer
+    from digitize.pipeline.model import PageJob
+    from digitize.pipeline.page import process_page
+    from digitize.samples.metrics import cer
 
     left, right = degrade("clean", seed=1, dpi=150), degrade("clean", seed=2, dpi=150)
     path = tmp_path / "opening.png"

@@ -24,14 +24,14 @@ from PIL import Image
 
 from digitize.errors import MetadataError
 from digitize.settings import Settings
-from pipeline import spread
-from pipeline.item import assemble_item, item_work_dir, plan_pages
-from pipeline.spread import examine, looks_like_spread
-from samples.batch import make_image_pdf, toml_document
-from samples.corpus import paragraphs
-from samples.render import render_page
-from scanners.batch import read_item
-from scanners.metadata import ItemMetadata, read_metadata
+from digitize.pipeline import spread
+from digitize.assembly.item import assemble_item, item_work_dir, plan_pages
+from digitize.pipeline.spread import examine, looks_like_spread
+from digitize.samples.batch import make_image_pdf, toml_document
+from digitize.samples.corpus import paragraphs
+from digitize.samples.render import render_page
+from digitize.scanners.batch import read_item
+from digitize.scanners.metadata import ItemMetadata, read_metadata
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.spreads import SINGLE_KINDS, SPREAD_KINDS, make_frame  # noqa: E402
@@ -192,10 +192,10 @@ def _image_bytes(image: Image.Image) -> bytes:
 
 @pytest.mark.needs_tesseract
 def test_an_item_with_a_spread_becomes_pages_in_reading_order(tmp_path):
-    from pipeline.page import process_page
-    from samples.degrade import spread as make_spread
-    from samples.metrics import cer
-    from samples.render import skew
+    from digitize.pipeline.page import process_page
+    from digitize.samples.degrade import spread as make_spread
+    from digitize.samples.metrics import cer
+    from digitize.samples.render import skew
 
     dpi = 150
     folder = tmp_path / "batch" / "book"
@@ -227,7 +227,7 @@ def test_an_item_with_a_spread_becomes_pages_in_reading_order(tmp_path):
 
 
 def test_a_spread_with_a_blank_page_is_split_like_the_items_other_spreads(tmp_path):
-    from samples.degrade import spread as make_spread
+    from digitize.samples.degrade import spread as make_spread
 
     folder = tmp_path / "book"
     folder.mkdir()

@@ -13,11 +13,11 @@ import pytest
 
 from digitize.errors import VerificationError
 from digitize.settings import load_settings
-from pipeline.item import plan_pages
-from pipeline.page import process_page
-from scanners.batch import read_batch
-from storage.local import LocalObjectStore
-from storage.staging import download, fetch_page, page_prefix, process_staged_page, source_key, stage_sources
+from digitize.assembly.item import plan_pages
+from digitize.pipeline.page import process_page
+from digitize.scanners.batch import read_batch
+from digitize.storage.local import LocalObjectStore
+from digitize.delivery.staging import download, fetch_page, page_prefix, process_staged_page, source_key, stage_sources
 from test_flows import art_batch
 
 

@@ -16,8 +16,8 @@ import pytest
 from digitize.errors import StorageError, StorageUnavailableError, VerificationError
 from digitize.settings import StorageSettings
 from seaweed import SeaweedServer, free_port
-from storage import LocalObjectStore, ObjectStore, StoredObject, open_store
-from storage.s3 import S3ObjectStore, multipart_etag
+from digitize.storage import LocalObjectStore, ObjectStore, StoredObject, open_store
+from digitize.storage.s3 import S3ObjectStore, multipart_etag
 
 needs_seaweedfs = pytest.mark.needs_seaweedfs
 MB = 1024 * 1024

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pypdfium2
 import pytest
 
-from pipeline.hocr import parse_hocr
-from pipeline.textlayer import layers_for, text_layer_content
+from digitize.pipeline.hocr import parse_hocr
+from digitize.pipeline.textlayer import layers_for, text_layer_content
 from reader_item import make_reader_item
 
 

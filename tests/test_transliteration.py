@@ -10,9 +10,9 @@ import tracemalloc
 
 import pytest
 
-import transliteration
+from digitize import transliteration
 from digitize.errors import TransliterationError
-from transliteration import (
+from digitize.transliteration import (
     RULES_VERSION,
     cyrillic_ratio,
     transliterate_stream,

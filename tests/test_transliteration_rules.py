@@ -25,7 +25,7 @@ import sys
 import pytest
 
 from digitize.errors import TransliterationError
-from transliteration import (
+from digitize.transliteration import (
     Lexicon,
     Transliterator,
     alphabet_for_year,

@@ -9,14 +9,14 @@ import pytest
 from catalog_data import make_registration
 
 from digitize.settings import Settings
-from storage.catalog import Catalog
-from storage.local import LocalObjectStore
+from digitize.storage.catalog import Catalog
+from digitize.storage.local import LocalObjectStore
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's note about httpx2
     from fastapi.testclient import TestClient
 
-from elibrary import create_app
+from digitize.elibrary import create_app
 
 TOKEN = "test-token-" + "x" * 20
 EVIL = '<script>alert("x")</script>'

@@ -3,7 +3,7 @@
 Plain Python: no pipeline or Prefect imports, so scripts and tests can call it.
 """
 
-from transliteration.engine import (
+from digitize.transliteration.engine import (
     Transliterator,
     alphabet_for_year,
     cyrillic_ratio,
@@ -12,10 +12,10 @@ from transliteration.engine import (
     transliterate_word,
     transliterate_words,
 )
-from transliteration.lexicon import Lexicon, load_lexicon
-from transliteration.reverse import latin_to_cyrillic
-from transliteration.stream import transliterate_stream
-from transliteration.table import RULES_VERSION
+from digitize.transliteration.lexicon import Lexicon, load_lexicon
+from digitize.transliteration.reverse import latin_to_cyrillic
+from digitize.transliteration.stream import transliterate_stream
+from digitize.transliteration.table import RULES_VERSION
 
 __all__ = [
     "RULES_VERSION",

@@ -26,9 +26,9 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from transliteration.lexicon import APOSTROPHES, MIN_STEM_CHARS, Lexicon, default_lexicon, lexicon_key, load_lexicon
-from transliteration.rules import ALPHABETS, is_mostly_cyrillic, transliterate_word_by_rules
-from transliteration.table import AZERBAIJANI_ONLY, CYRILLIC_TO_LATIN, RUSSIAN_ONLY
+from digitize.transliteration.lexicon import APOSTROPHES, MIN_STEM_CHARS, Lexicon, default_lexicon, lexicon_key, load_lexicon
+from digitize.transliteration.rules import ALPHABETS, is_mostly_cyrillic, transliterate_word_by_rules
+from digitize.transliteration.table import AZERBAIJANI_ONLY, CYRILLIC_TO_LATIN, RUSSIAN_ONLY
 
 __all__ = [
     "Transliterator",

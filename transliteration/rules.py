@@ -39,8 +39,8 @@ orthography does: məlumat.
 
 from __future__ import annotations
 
-from transliteration.lexicon import APOSTROPHES, Lexicon, lexicon_key
-from transliteration.table import (
+from digitize.transliteration.lexicon import APOSTROPHES, Lexicon, lexicon_key
+from digitize.transliteration.table import (
     AZERBAIJANI_ONLY,
     CYRILLIC_TO_LATIN,
     LATIN_LOOKALIKES,

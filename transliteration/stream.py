@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import BinaryIO, TextIO
 
 from digitize.errors import TransliterationError
-from transliteration.engine import Transliterator
+from digitize.transliteration.engine import Transliterator
 
 __all__ = ["transliterate_stream"]
 

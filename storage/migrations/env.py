@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from storage.catalog import Base
+from digitize.storage.catalog import Base
 
 target_metadata = Base.metadata
 

@@ -39,9 +39,9 @@ from pathlib import Path
 from digitize.checksums import READ_CHUNK, sha256_file
 from digitize.errors import StorageError, VerificationError
 from digitize.settings import Settings
-from pipeline.model import PageJob, PageResult
-from pipeline.page import page_cache_key, process_page
-from storage.objects import ObjectStore
+from digitize.pipeline.model import PageJob, PageResult
+from digitize.pipeline.page import page_cache_key, process_page
+from digitize.storage.objects import ObjectStore
 
 __all__ = [
     "STAGING_PREFIX",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from pipeline.hocr import OcrLine, OcrPage, parse_hocr
+from digitize.pipeline.hocr import OcrLine, OcrPage, parse_hocr
 
 __all__ = ["FlowParagraph", "FlowPage", "PageSource", "page_furniture", "printed_labels", "reflow_pages"]
 

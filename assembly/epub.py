@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 from xml.sax.saxutils import escape as _escape
 from xml.sax.saxutils import quoteattr as _quoteattr
 
-from pipeline.reflow import FlowPage
+from digitize.assembly.reflow import FlowPage
 
 __all__ = ["EpubInfo", "write_epub"]
 

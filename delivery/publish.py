@@ -26,10 +26,10 @@ import os
 from dataclasses import dataclass
 from typing import Sequence
 
-from pipeline.model import ItemOutputs, PageResult
-from scanners.batch import Item
-from storage.catalog import Catalog, CatalogFile, CatalogPage, RegisteredItem, Registration
-from storage.objects import ObjectStore, StoredObject
+from digitize.pipeline.model import ItemOutputs, PageResult
+from digitize.scanners.batch import Item
+from digitize.storage.catalog import Catalog, CatalogFile, CatalogPage, RegisteredItem, Registration
+from digitize.storage.objects import ObjectStore, StoredObject
 
 __all__ = ["PublishedItem", "publish_item", "item_prefix"]
 

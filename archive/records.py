@@ -10,8 +10,8 @@ from typing import Any
 
 from lxml import etree
 
-from scanners.metadata import ItemMetadata
-from transliteration import transliterate_text
+from digitize.scanners.metadata import ItemMetadata
+from digitize.transliteration import transliterate_text
 
 __all__ = ["item_record", "dublin_core_xml", "ISO639_2"]
 

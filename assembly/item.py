@@ -19,20 +19,20 @@ from datetime import datetime, timezone
 
 import pikepdf
 
-from archive.package import write_archive
+from digitize.archive.package import write_archive
 from digitize.errors import OutputError
 from digitize.settings import Settings
-from pipeline import spread
-from pipeline.epub import EpubInfo, write_epub
-from pipeline.hocr import parse_hocr
-from pipeline.masters import access_copy_jpeg, verify_masters
-from pipeline.model import ItemOutputs, OutputFile, PageJob, PageResult
-from pipeline.pdfa import DocumentInfo, finish_pdfa
-from pipeline.reflow import PageSource as FlowSource
-from pipeline.reflow import page_furniture, printed_labels, reflow_pages
-from pipeline.thumbnails import page_jpeg
-from pipeline.records import dublin_core_xml, item_record
-from scanners.batch import Item
+from digitize.pipeline import spread
+from digitize.assembly.epub import EpubInfo, write_epub
+from digitize.pipeline.hocr import parse_hocr
+from digitize.pipeline.masters import access_copy_jpeg, verify_masters
+from digitize.pipeline.model import ItemOutputs, OutputFile, PageJob, PageResult
+from digitize.assembly.pdfa import DocumentInfo, finish_pdfa
+from digitize.assembly.reflow import PageSource as FlowSource
+from digitize.assembly.reflow import page_furniture, printed_labels, reflow_pages
+from digitize.pipeline.thumbnails import page_jpeg
+from digitize.archive.records import dublin_core_xml, item_record
+from digitize.scanners.batch import Item
 
 __all__ = ["plan_pages", "assemble_item", "item_work_dir", "item_output_dir"]
 

@@ -1,0 +1,1 @@
+"""Delivery: an item's files between the work folder, the object store and the catalog (staging sources for remote workers, publishing outputs, registering the item)."""
