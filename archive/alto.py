@@ -11,13 +11,13 @@ Written with lxml's incremental writer, one element at a time.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
 from lxml import etree
 
+from digitize.files import atomic_path
 from digitize.pipeline.hocr import OcrLine, OcrPage, parse_hocr
 
 __all__ = ["ALTO_NS", "AltoSource", "write_alto"]
@@ -68,13 +68,8 @@ def write_alto(hocr: Path | OcrPage, dest: Path, source: AltoSource) -> int:
     """Write one page's ALTO file; returns the number of words (String elements)."""
     page = hocr if isinstance(hocr, OcrPage) else parse_hocr(hocr)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    try:
+    with atomic_path(dest) as tmp:
         words = _write(page, tmp, source)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, dest)
     return words
 
 
@@ -97,11 +92,11 @@ def _write(page: OcrPage, tmp: Path, source: AltoSource) -> int:
                              "WIDTH": str(page.width), "HEIGHT": str(page.height)}
                     with xf.element(f"{{{ALTO_NS}}}PrintSpace", space):
                         line_no = 0
-                        for block_no, (_, group) in enumerate(groupby(page.lines, key=lambda l: l.paragraph), 1):
+                        for block_no, (_, group) in enumerate(groupby(page.lines, key=lambda line: line.paragraph), 1):
                             lines = list(group)
-                            block = etree.Element(f"{{{ALTO_NS}}}TextBlock", {
-                                "ID": f"P{source.seq}_B{block_no}", **_box(_union([l.bbox for l in lines]))},
-                                nsmap={None: ALTO_NS})
+                            block_attrs = {"ID": f"P{source.seq}_B{block_no}",
+                                           **_box(_union([line.bbox for line in lines]))}
+                            block = etree.Element(f"{{{ALTO_NS}}}TextBlock", block_attrs, nsmap={None: ALTO_NS})
                             if source.language:
                                 block.set("LANG", source.language)
                             for line in lines:
@@ -112,28 +107,27 @@ def _write(page: OcrPage, tmp: Path, source: AltoSource) -> int:
 
 
 def _description(source: AltoSource) -> etree._Element:
-    E = lambda tag, parent=None, text=None: _sub(parent, tag, text)  # noqa: E731
     desc = etree.Element(f"{{{ALTO_NS}}}Description", nsmap={None: ALTO_NS})
-    E("MeasurementUnit", desc, "pixel")
-    info = E("sourceImageInformation", desc)
-    E("fileName", info, source.image_name)
+    _sub("MeasurementUnit", desc, "pixel")
+    info = _sub("sourceImageInformation", desc)
+    _sub("fileName", info, source.image_name)
     proc = etree.SubElement(desc, f"{{{ALTO_NS}}}Processing", ID="OCR")
-    E("processingCategory", proc, "contentGeneration")
+    _sub("processingCategory", proc, "contentGeneration")
     if source.processing_date:
-        E("processingDateTime", proc, source.processing_date)
-    E("processingStepDescription", proc, "optical character recognition (LSTM) of the deskewed page")
+        _sub("processingDateTime", proc, source.processing_date)
+    _sub("processingStepDescription", proc, "optical character recognition (LSTM) of the deskewed page")
     settings = "; ".join(s for s in (f"model {source.model}" if source.model else "", source.settings) if s)
     if settings:
-        E("processingStepSettings", proc, settings)
-    software = E("processingSoftware", proc)
-    E("softwareName", software, source.engine)
+        _sub("processingStepSettings", proc, settings)
+    software = _sub("processingSoftware", proc)
+    _sub("softwareName", software, source.engine)
     if source.engine_version:
-        E("softwareVersion", software, source.engine_version)
+        _sub("softwareVersion", software, source.engine_version)
     return desc
 
 
-def _sub(parent, tag: str, text: str | None = None) -> etree._Element:
-    el = etree.SubElement(parent, f"{{{ALTO_NS}}}{tag}")
+def _sub(tag: str, parent: etree._Element, text: str | None = None) -> etree._Element:
+    el: etree._Element = etree.SubElement(parent, f"{{{ALTO_NS}}}{tag}")
     if text is not None:
         el.text = text
     return el

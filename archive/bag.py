@@ -26,12 +26,13 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import bagit
 
 from digitize.errors import OutputError
+from digitize.files import atomic_path
 from digitize.pipeline.model import OutputFile
 
 __all__ = ["BAG_ALGORITHMS", "make_bag_zip", "validate_bag"]
@@ -104,8 +105,7 @@ def _make_bag_in_child(folder: Path, info: dict[str, str]) -> None:
 
 def _zip_folder(folder: Path, dest: Path, top: str, date: tuple[int, int, int, int, int, int]) -> None:
     entries = sorted(p for p in folder.rglob("*") if p.is_file())
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
+    with atomic_path(dest) as tmp, zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
         for path in entries:
             rel = path.relative_to(folder).as_posix()
             info = zipfile.ZipInfo(f"{top}/{rel}", date_time=date)
@@ -116,7 +116,6 @@ def _zip_folder(folder: Path, dest: Path, top: str, date: tuple[int, int, int, i
             size = path.stat().st_size
             with path.open("rb") as src, archive.open(info, "w", force_zip64=size >= 2**31) as out:
                 shutil.copyfileobj(src, out, 1024 * 1024)
-    os.replace(tmp, dest)
 
 
 def validate_bag(path: Path) -> bagit.Bag:

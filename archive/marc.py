@@ -13,13 +13,13 @@ can be searched.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pymarc
-from pymarc import Field, Indicators, Leader, Record, Subfield
+from pymarc import Field, Indicators, Record, Subfield
 
-from digitize.archive.records import ISO639_2
+from digitize.archive.records import ISO639_2, ItemRecord
+from digitize.files import atomic_output, atomic_write_bytes
 
 __all__ = ["marc_record", "write_marc", "personal_name"]
 
@@ -44,15 +44,16 @@ def personal_name(name: str) -> tuple[str, str]:
     return "1", f"{parts[-1]}, {' '.join(parts[:-1])}"
 
 
-def _f008(record: dict, entered: str, kind: str) -> str:
+def _f008(record: ItemRecord, entered: str, kind: str) -> str:
     """The 40 fixed-length positions (books/music/visual share 00-17 and 35-39)."""
-    year = record.get("year")
+    year = record.year
     date_type, date1 = ("s", f"{year:04d}") if year else ("n", "uuuu")
-    language = ISO639_2.get(record.get("language") or "", record.get("language") or "und")[:3].ljust(3)
+    language = ISO639_2.get(record.language or "", record.language or "und")[:3].ljust(3)
     head = f"{entered}{date_type}{date1}    {_COUNTRY}"
     # Positions 18-34 by type of material; "|" = not coded, " " = undefined/blank.
     if kind == "art":  # visual materials: 29 form of item o (online), 33 k graphic, 34 n technique n/a
-        positions = {18: "nnn", 21: " ", 22: "|", 23: "     ", 28: "|", 29: "o", 30: "   ", 33: "k", 34: "n"}
+        positions: dict[int, str] = {18: "nnn", 21: " ", 22: "|", 23: "     ", 28: "|", 29: "o", 30: "   ",
+                                     33: "k", 34: "n"}
     elif kind == "score":  # music: 23 form of item o (online)
         positions = {18: "||", 20: "|", 21: "|", 22: "|", 23: "o", 24: "||||||", 30: "||", 32: " ", 33: "|", 34: " "}
     else:  # books: 23 form of item o (online)
@@ -66,7 +67,7 @@ def _f008(record: dict, entered: str, kind: str) -> str:
 
 
 def marc_record(
-    record: dict,
+    record: ItemRecord,
     page_count: int,
     entered: str,
     organization: str,
@@ -78,71 +79,74 @@ def marc_record(
 ) -> Record:
     """The item's MARC record. ``entered`` is YYMMDD (008/00-05); ``file_urls`` are
     (url, media type, label) of the stored e-book files."""
-    kind = record.get("kind", "text")
-    rec = Record(force_utf8=True, leader=Leader(f"00000n{_LEADER_TYPE.get(kind, 'a')}m a22000007c 4500"))
-    rec.add_field(Field(tag="001", data=record["identifier"]))
+    kind = record.kind
+    rec = Record(force_utf8=True, leader=f"00000n{_LEADER_TYPE.get(kind, 'a')}m a22000007c 4500")
+    fields: list[Field] = []
+    add = fields.append  # pymarc's Record.add_field is unannotated; the fields join the record at the end
+    add(Field(tag="001", data=record.identifier))
     if organization_code:
-        rec.add_field(Field(tag="003", data=organization_code))
-    rec.add_field(Field(tag="007", data="cr |||||||||||"))
-    rec.add_field(Field(tag="008", data=_f008(record, entered, kind)))
-    if record.get("isbn"):
-        rec.add_field(Field(tag="020", indicators=Indicators(" ", " "), subfields=[Subfield("a", record["isbn"])]))
-    system_number = f"({organization_code}){record['identifier']}" if organization_code else record["identifier"]
-    rec.add_field(Field(tag="035", indicators=Indicators(" ", " "), subfields=[Subfield("a", system_number)]))
+        add(Field(tag="003", data=organization_code))
+    add(Field(tag="007", data="cr |||||||||||"))
+    add(Field(tag="008", data=_f008(record, entered, kind)))
+    if record.isbn:
+        add(Field(tag="020", indicators=Indicators(" ", " "), subfields=[Subfield("a", record.isbn)]))
+    system_number = f"({organization_code}){record.identifier}" if organization_code else record.identifier
+    add(Field(tag="035", indicators=Indicators(" ", " "), subfields=[Subfield("a", system_number)]))
     cataloging = [Subfield("a", organization_code)] if organization_code else []
     cataloging.append(Subfield("b", cataloging_language))
     if organization_code:
         cataloging.append(Subfield("c", organization_code))
-    rec.add_field(Field(tag="040", indicators=Indicators(" ", " "), subfields=cataloging))
-    language = ISO639_2.get(record.get("language") or "", record.get("language") or "und")
-    rec.add_field(Field(tag="041", indicators=Indicators("0", " "), subfields=[Subfield("a", language)]))
+    add(Field(tag="040", indicators=Indicators(" ", " "), subfields=cataloging))
+    language = ISO639_2.get(record.language or "", record.language or "und")
+    add(Field(tag="041", indicators=Indicators("0", " "), subfields=[Subfield("a", language)]))
 
-    authors = record.get("authors") or []
-    authors_latin = record.get("authors_latin") or [None] * len(authors)
-    for index, (author, latin) in enumerate(zip(authors, authors_latin)):
+    authors = record.authors
+    authors_latin: tuple[str | None, ...] = record.authors_latin or (None,) * len(authors)
+    for index, (author, latin) in enumerate(zip(authors, authors_latin, strict=False)):
         ind1, heading = personal_name(author)
         tag = "100" if index == 0 else "700"
-        rec.add_field(Field(tag=tag, indicators=Indicators(ind1, " "),
+        add(Field(tag=tag, indicators=Indicators(ind1, " "),
                             subfields=[Subfield("a", heading), Subfield("e", "author"), Subfield("4", "aut")]))
         if latin and latin != author:
             ind1, heading = personal_name(latin)
-            rec.add_field(Field(tag="700", indicators=Indicators(ind1, " "),
+            add(Field(tag="700", indicators=Indicators(ind1, " "),
                                 subfields=[Subfield("a", heading), Subfield("e", "author"), Subfield("4", "aut"),
                                            Subfield("g", "Latin transliteration")]))
 
     title_ind1 = "1" if authors else "0"
-    rec.add_field(Field(tag="245", indicators=Indicators(title_ind1, "0"), subfields=[Subfield("a", record["title"])]))
-    latin_title = record.get("title_latin")
-    if latin_title and latin_title != record["title"]:
-        rec.add_field(Field(tag="246", indicators=Indicators("1", " "),
+    add(Field(tag="245", indicators=Indicators(title_ind1, "0"), subfields=[Subfield("a", record.title)]))
+    latin_title = record.title_latin
+    if latin_title and latin_title != record.title:
+        add(Field(tag="246", indicators=Indicators("1", " "),
                             subfields=[Subfield("i", "Latin transliteration:"), Subfield("a", latin_title)]))
-    if record.get("year"):
-        rec.add_field(Field(tag="264", indicators=Indicators(" ", "1"), subfields=[Subfield("c", str(record["year"]))]))
+    if record.year:
+        add(Field(tag="264", indicators=Indicators(" ", "1"), subfields=[Subfield("c", str(record.year))]))
     unit = "pages" if kind == "text" else "images"
-    rec.add_field(Field(tag="300", indicators=Indicators(" ", " "),
+    add(Field(tag="300", indicators=Indicators(" ", " "),
                         subfields=[Subfield("a", f"1 online resource ({page_count} {unit})")]))
     content, code = _CONTENT.get(kind, _CONTENT["text"])
-    rec.add_field(Field(tag="336", indicators=Indicators(" ", " "),
+    add(Field(tag="336", indicators=Indicators(" ", " "),
                         subfields=[Subfield("a", content), Subfield("b", code), Subfield("2", "rdacontent")]))
-    rec.add_field(Field(tag="337", indicators=Indicators(" ", " "),
+    add(Field(tag="337", indicators=Indicators(" ", " "),
                         subfields=[Subfield("a", "computer"), Subfield("b", "c"), Subfield("2", "rdamedia")]))
-    rec.add_field(Field(tag="338", indicators=Indicators(" ", " "),
+    add(Field(tag="338", indicators=Indicators(" ", " "),
                         subfields=[Subfield("a", "online resource"), Subfield("b", "cr"), Subfield("2", "rdacarrier")]))
-    if record.get("collection"):
-        rec.add_field(Field(tag="490", indicators=Indicators("0", " "), subfields=[Subfield("a", record["collection"])]))
-    if record.get("inventory_number"):
-        rec.add_field(Field(tag="500", indicators=Indicators(" ", " "),
-                            subfields=[Subfield("a", f"Inventory number of the original: {record['inventory_number']}")]))
+    if record.collection:
+        add(Field(tag="490", indicators=Indicators("0", " "), subfields=[Subfield("a", record.collection)]))
+    if record.inventory_number:
+        add(Field(tag="500", indicators=Indicators(" ", " "),
+                            subfields=[Subfield("a", f"Inventory number of the original: {record.inventory_number}")]))
     reproduction = [Subfield("a", "Electronic reproduction."), Subfield("c", organization)]
     if reproduction_year:
         reproduction.append(Subfield("d", reproduction_year))
-    rec.add_field(Field(tag="533", indicators=Indicators(" ", " "), subfields=reproduction))
+    add(Field(tag="533", indicators=Indicators(" ", " "), subfields=reproduction))
     if item_url:
-        rec.add_field(Field(tag="856", indicators=Indicators("4", "0"),
+        add(Field(tag="856", indicators=Indicators("4", "0"),
                             subfields=[Subfield("u", item_url), Subfield("z", "Read online")]))
     for url, media_type, label in file_urls:
-        rec.add_field(Field(tag="856", indicators=Indicators("4", "0"),
+        add(Field(tag="856", indicators=Indicators("4", "0"),
                             subfields=[Subfield("3", label), Subfield("u", url), Subfield("q", media_type)]))
+    rec.fields.extend(fields)
     return rec
 
 
@@ -150,12 +154,8 @@ def write_marc(rec: Record, mrc: Path, xml: Path) -> None:
     """Binary ISO 2709 and MARCXML (a one-record collection), each written atomically."""
     for dest in (mrc, xml):
         dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = mrc.with_name(f".{mrc.name}.tmp")
-    tmp.write_bytes(rec.as_marc())
-    os.replace(tmp, mrc)
-    tmp = xml.with_name(f".{xml.name}.tmp")
-    with tmp.open("wb") as handle:
+    atomic_write_bytes(mrc, rec.as_marc())
+    with atomic_output(xml) as handle:
         writer = pymarc.XMLWriter(handle)
         writer.write(rec)
         writer.close(close_fh=False)
-    os.replace(tmp, xml)

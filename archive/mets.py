@@ -16,6 +16,15 @@ Layout of the document::
                      pointing at that page's master, access, ALTO, hOCR and
                      text files
 
+Fixity: the masters are hashed once, by the fixity check of item assembly
+(``pipeline.masters.verify_masters``), which compares them with their
+intake digests; each master's ``OutputFile.sha256`` is that checked digest.
+The METS uses it and refuses a master that has none or whose digest is
+not its intake digest, so it never lists a master that was not checked.
+
+The run's date (``run_day``) is given by item assembly, which computes it
+once per item (``assembly.item.run_day``).
+
 Written with lxml's incremental writer: a file's checksum is computed,
 written and forgotten, and only small per-page records stay in memory, so
 memory does not grow with the size of the book beyond the page list.
@@ -24,22 +33,36 @@ memory does not grow with the size of the book beyond the page list.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections import defaultdict
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from digitize.archive.mods import MODS_NS, mods_element
-from digitize.archive.premis import PREMIS_NS, PREMIS_VERSION, Agent, Event, agent_element, event_element, file_object_element
+from digitize.archive.premis import (
+    PREMIS_NS,
+    PREMIS_VERSION,
+    Agent,
+    Event,
+    agent_element,
+    event_element,
+    file_object_element,
+)
+from digitize.archive.records import ItemRecord
 from digitize.checksums import sha256_file
 from digitize.errors import OutputError
-from digitize.pipeline.model import OutputFile, PageResult
+from digitize.files import atomic_path
+from digitize.pipeline.model import OutputFile, PageResult, ProcessingStep
 from digitize.scanners.batch import Item
+
+if TYPE_CHECKING:
+    from lxml.etree._serializer import _IncrementalFileWriter as XmlWriter
 
 __all__ = ["METS_NS", "file_group", "page_of_key", "write_mets", "iso_day", "LOSSY_ACCESS_USE"]
 
@@ -102,7 +125,7 @@ def iso_day(timestamp: float) -> str:
     resumed, and a run made straight through, then give the same package
     byte for byte (tests/test_resume.py), which a time of day would not.
     """
-    return datetime.fromtimestamp(int(timestamp), timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d")
 
 
 def _mtime(path: Path | None) -> float | None:
@@ -132,7 +155,7 @@ def _software_version() -> str:
         return "unknown"
 
 
-def _step(page: PageResult, name: str):
+def _step(page: PageResult, name: str) -> ProcessingStep | None:
     return next((s for s in page.steps if s.name == name), None)
 
 
@@ -141,53 +164,61 @@ def write_mets(
     item: Item,
     pages: Sequence[PageResult],
     files: Sequence[OutputFile],
-    record: dict,
+    record: ItemRecord,
     organization: str,
+    *,
+    run_day: datetime,
     url: str | None = None,
     cataloging_language: str = "aze",
 ) -> None:
-    """Write the item's METS document to ``dest`` (atomically)."""
+    """Write the item's METS document to ``dest`` (atomically).
+
+    ``run_day``: the run's date (a day, UTC) as item assembly computed it.
+    Every master in ``files`` must carry the digest the fixity check
+    recorded (``OutputFile.sha256``).
+    """
     pages = sorted(pages, key=lambda p: p.seq)
     ids = {f.key: f"FILE_{index:06d}" for index, f in enumerate(files, 1)}
     intake = {source.path: source for source in item.files}
     software = f"digitize {_software_version()}"
-    run_time = max((t for p in pages if (t := _mtime(p.pdf)) is not None), default=None)
     first_time = min((t for p in pages if (t := _mtime(p.pdf)) is not None), default=None)
-    run_date = iso_day(run_time) if run_time else None
+    run_date = run_day.strftime("%Y-%m-%d")
 
-    # Fixity check of the masters against the digests taken at intake.
+    # The masters as the fixity check found them (no second hashing here).
     masters: list[_Master] = []
     for f in files:
         if f.role != "master":
             continue
         known = intake.get(f.path)
-        actual = sha256_file(f.path)
-        if known is not None and known.sha256 != actual:
+        if f.sha256 is None:
             raise OutputError(
-                f"{f.path}: master changed since intake (SHA-256 {actual}, at intake {known.sha256}); "
+                f"{f.path}: master without a checked digest; run the fixity check "
+                "(pipeline.masters.verify_masters) before writing the METS"
+            )
+        if known is not None and known.sha256 != f.sha256:
+            raise OutputError(
+                f"{f.path}: master changed since intake (SHA-256 {f.sha256}, at intake {known.sha256}); "
                 "re-scan or restore the file, then run the item again"
             )
-        masters.append(_Master(f.key, ids[f.key], actual, f.path.stat().st_size, f.content_type, f.path.name,
+        masters.append(_Master(f.key, ids[f.key], f.sha256, f.path.stat().st_size, f.content_type, f.path.name,
                                known is not None))
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    try:
+    with atomic_path(dest) as tmp:
         _write_document(tmp, item, pages, files, record, organization, url, cataloging_language,
                         ids, masters, software, first_time, run_date)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, dest)
 
 
-def _write_document(tmp, item, pages, files, record, organization, url, cataloging_language,
-                    ids, masters, software, first_time, run_date) -> None:
+def _write_document(
+    tmp: Path, item: Item, pages: Sequence[PageResult], files: Sequence[OutputFile], record: ItemRecord,
+    organization: str, url: str | None, cataloging_language: str, ids: dict[str, str], masters: list[_Master],
+    software: str, first_time: float | None, run_date: str,
+) -> None:
     with etree.xmlfile(str(tmp), encoding="UTF-8") as xf:
         xf.write_declaration()
         root_attrs = {
             "OBJID": item.item_id,
-            "LABEL": record["title"],
+            "LABEL": record.title,
             "TYPE": {"text": "monograph", "score": "score", "art": "art print"}.get(item.kind, item.kind),
             f"{{{_XSI}}}schemaLocation": _SCHEMA_LOCATIONS,
         }
@@ -208,17 +239,17 @@ def _write_document(tmp, item, pages, files, record, organization, url, catalogi
             _struct_map(xf, record, pages, files, ids, seq_files)
 
 
-def _el(xf, tag: str, **attrs: str):
+def _el(xf: XmlWriter, tag: str, **attrs: str | None) -> AbstractContextManager[None]:
     return xf.element(f"{{{METS_NS}}}{tag}", {k: v for k, v in attrs.items() if v is not None})
 
 
-def _leaf(xf, ns: str, tag: str, text: str | None = None, **attrs: str) -> None:
+def _leaf(xf: XmlWriter, ns: str, tag: str, text: str | None = None, **attrs: str | None) -> None:
     with xf.element(f"{{{ns}}}{tag}", {k: v for k, v in attrs.items() if v is not None}):
         if text is not None:
             xf.write(text)
 
 
-def _header(xf, organization: str, software: str) -> None:
+def _header(xf: XmlWriter, organization: str, software: str) -> None:
     with _el(xf, "metsHdr", RECORDSTATUS="complete"):
         with _el(xf, "agent", ROLE="CREATOR", TYPE="ORGANIZATION"):
             _leaf(xf, METS_NS, "name", organization)
@@ -226,7 +257,10 @@ def _header(xf, organization: str, software: str) -> None:
             _leaf(xf, METS_NS, "name", software)
 
 
-def _premis(xf, item, pages, files, masters, organization, software, first_time, run_date) -> None:
+def _premis(
+    xf: XmlWriter, item: Item, pages: Sequence[PageResult], files: Sequence[OutputFile], masters: list[_Master],
+    organization: str, software: str, first_time: float | None, run_date: str,
+) -> None:
     ocr_versions = sorted({s.settings.get("engine", "") for p in pages if (s := _step(p, "ocr"))} - {""})
     agents = [
         Agent("digitize", software.split(" ", 1)[0], "software", software.split(" ", 1)[1]),
@@ -354,7 +388,10 @@ def _premis(xf, item, pages, files, masters, organization, software, first_time,
         xf.write(agent_element(agent))
 
 
-def _file_sec(xf, pages, files, ids, masters) -> dict[int, list[str]]:
+def _file_sec(
+    xf: XmlWriter, pages: Sequence[PageResult], files: Sequence[OutputFile], ids: dict[str, str],
+    masters: dict[str, _Master],
+) -> dict[int, list[str]]:
     """Write the fileSec; returns page -> file IDs (for the structMap).
 
     A master belongs to every page cut from it (the frames of a multi-page
@@ -387,15 +424,18 @@ def _file_sec(xf, pages, files, ids, masters) -> dict[int, list[str]]:
                     if f.role == "master":
                         for seq in seqs_of_source.get(f.path, ()):
                             by_seq[seq].append(file_id)
-                    elif (seq := page_of_key(f.key)) is not None:
-                        by_seq[seq].append(file_id)
+                    elif (page_seq := page_of_key(f.key)) is not None:
+                        by_seq[page_seq].append(file_id)
     return by_seq
 
 
-def _struct_map(xf, record, pages, files, ids, seq_files) -> None:
+def _struct_map(
+    xf: XmlWriter, record: ItemRecord, pages: Sequence[PageResult], files: Sequence[OutputFile],
+    ids: dict[str, str], seq_files: dict[int, list[str]],
+) -> None:
     per_page = {fid for fids in seq_files.values() for fid in fids}
     with _el(xf, "structMap", TYPE="PHYSICAL", ID="STRUCT_PHYSICAL"):
-        with _el(xf, "div", ID="PHYS_0000", TYPE="physSequence", LABEL=record["title"],
+        with _el(xf, "div", ID="PHYS_0000", TYPE="physSequence", LABEL=record.title,
                  DMDID="DMD_MODS", ADMID="PREMIS_1"):
             for f in files:
                 if ids[f.key] not in per_page and f.role != "master":

@@ -4,45 +4,37 @@ Order matters: ALTO per page first, then the MARC record, then METS (which
 lists every file before it, with checksums), then the BagIt zip of all of
 them (which therefore holds the METS).
 
-Dates: nothing here reads the clock. The run's date is the day the page
-results were written (their files' modification times), so assembling the
-same pages again gives the same bytes, and so does a resumed run.
+Dates: nothing here reads the clock. The run's date (``run_day``) is
+given by item assembly, which computes it once per item from the page
+results (``assembly.item.run_day``), so assembling the same pages again
+gives the same bytes, and so does a resumed run.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import quote
 
 from digitize.archive.alto import AltoSource, write_alto
 from digitize.archive.bag import make_bag_zip
 from digitize.archive.marc import marc_record, write_marc
 from digitize.archive.mets import iso_day, write_mets
-from digitize.settings import Settings
+from digitize.archive.records import ItemRecord
 from digitize.pipeline.model import OutputFile, PageResult
 from digitize.scanners.batch import Item
+from digitize.settings import Settings
 
 __all__ = ["write_archive", "ebook_urls"]
 
 log = logging.getLogger(__name__)
 
 
-def _run_time(pages: Sequence[PageResult]) -> float:
-    times = []
-    for page in pages:
-        for path in (page.pdf, page.hocr):
-            try:
-                if path is not None:
-                    times.append(path.stat().st_mtime)
-            except OSError:
-                pass
-    return max(times) if times else 315532800.0  # 1980-01-01, the earliest zip date
-
-
-def ebook_urls(settings: Settings, item_id: str, files: Sequence[OutputFile]) -> tuple[str | None, tuple]:
+def ebook_urls(
+    settings: Settings, item_id: str, files: Sequence[OutputFile]
+) -> tuple[str | None, tuple[tuple[str, str, str], ...]]:
     """The item's page in the e-library and links to its e-book files (None/() without base_url)."""
     base = settings.web.base_url
     if not base:
@@ -62,17 +54,18 @@ def write_archive(
     item: Item,
     pages: Sequence[PageResult],
     files: Sequence[OutputFile],
-    record: dict,
+    record: ItemRecord,
     out: Path,
     settings: Settings,
+    run_day: datetime,
 ) -> list[OutputFile]:
-    """Write ALTO, MARC, METS and the bag for an assembled item; returns the new files."""
+    """Write ALTO, MARC, METS and the bag for an assembled item; returns the new files.
+
+    ``run_day``: the run's date, a day in UTC (see archive.mets.iso_day): dates in the package are days.
+    """
     pages = sorted(pages, key=lambda p: p.seq)
     conf = settings.archive
-    run = _run_time(pages)
-    # The run's day (see archive.mets.iso_day): dates in the package are days.
-    run_dt = datetime.fromtimestamp(int(run), timezone.utc).replace(hour=0, minute=0, second=0)
-    language = record.get("language") or None
+    language = record.language or None
     new: list[OutputFile] = []
 
     for page in pages:
@@ -100,13 +93,13 @@ def write_archive(
     marc = marc_record(
         record,
         len(pages),
-        entered=run_dt.strftime("%y%m%d"),
+        entered=run_day.strftime("%y%m%d"),
         organization=conf.organization,
         organization_code=conf.marc_organization_code,
         cataloging_language=conf.cataloging_language,
         item_url=item_url,
         file_urls=file_urls,
-        reproduction_year=str(run_dt.year),
+        reproduction_year=str(run_day.year),
     )
     mrc, marcxml = out / f"{item.item_id}.mrc", out / f"{item.item_id}.marc.xml"
     write_marc(marc, mrc, marcxml)
@@ -114,7 +107,8 @@ def write_archive(
     new.append(OutputFile(marcxml, marcxml.name, "marcxml", "application/marcxml+xml"))
 
     mets = out / f"{item.item_id}.mets.xml"
-    write_mets(mets, item, pages, [*files, *new], record, conf.organization, item_url, conf.cataloging_language)
+    write_mets(mets, item, pages, [*files, *new], record, conf.organization, run_day=run_day, url=item_url,
+               cataloging_language=conf.cataloging_language)
     new.append(OutputFile(mets, mets.name, "mets", "application/xml"))
 
     if conf.bag:
@@ -122,20 +116,20 @@ def write_archive(
         info = {
             "Source-Organization": conf.organization,
             "External-Identifier": item.item_id,
-            "External-Description": record["title"],
-            "Bagging-Date": run_dt.strftime("%Y-%m-%d"),
+            "External-Description": record.title,
+            "Bagging-Date": run_day.strftime("%Y-%m-%d"),
         }
-        if record.get("collection"):
-            info["Bag-Group-Identifier"] = record["collection"]
-        if record.get("inventory_number"):
-            info["Internal-Sender-Identifier"] = record["inventory_number"]
+        if record.collection:
+            info["Bag-Group-Identifier"] = record.collection
+        if record.inventory_number:
+            info["Internal-Sender-Identifier"] = record.inventory_number
         make_bag_zip(
             [*files, *new],
             bag,
             Path(settings.work_dir) / item.item_id,
             f"{item.item_id}.bag",
             info,
-            run_dt.timetuple()[:6],
+            run_day.timetuple()[:6],
         )
         new.append(OutputFile(bag, bag.name, "bag", "application/zip"))
     return new

@@ -11,8 +11,8 @@ with which settings.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from lxml import etree
 
@@ -46,10 +46,13 @@ class Event:
     objects: tuple[tuple[str, str], ...] = ()  # (object identifier, role: source | outcome)
 
 
-_LOC_TERMS = {"message digest calculation", "fixity check", "creation", "ingestion", "validation", "capture", "modification"}
+_LOC_TERMS = {
+    "message digest calculation", "fixity check", "creation", "ingestion", "validation", "capture", "modification",
+}
 
 
-def _p(parent, tag: str, text: object = None, **attrs: str) -> etree._Element:
+def _p(parent: etree._Element | None, tag: str, text: object = None, **attrs: str) -> etree._Element:
+    el: etree._Element
     if parent is None:
         el = etree.Element(f"{{{PREMIS_NS}}}{tag}", {k: v for k, v in attrs.items() if v}, nsmap=_NSMAP)
     else:

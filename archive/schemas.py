@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from lxml import etree
 
 from digitize.errors import OutputError
+
+if TYPE_CHECKING:
+    from lxml.etree._docloader import _InputDocument  # a type of the stubs only
+
+# What can be validated: a path, the bytes of a document, a parsed element or tree.
+# (A string: lxml's classes cannot be subscripted at run time.)
+Document: TypeAlias = "str | Path | bytes | etree._Element | etree._ElementTree[etree._Element]"
 
 __all__ = ["SCHEMA_DIR", "SCHEMAS", "schema", "validate", "validation_errors"]
 
@@ -45,8 +53,10 @@ _LOCAL = {
 
 
 class _LocalResolver(etree.Resolver):
-    def resolve(self, system_url, public_id, context):  # noqa: D401 - lxml API
-        name = _LOCAL.get(system_url) or _LOCAL.get(public_id or "")
+    def resolve(  # lxml's API
+        self, system_url: str | None, public_id: str | None, context: object
+    ) -> _InputDocument | None:
+        name = _LOCAL.get(system_url or "") or _LOCAL.get(public_id or "")
         if name is None and system_url and not system_url.startswith(("http:", "https:")):
             return None  # a relative or file path: lxml reads it from disk
         if name is None:
@@ -83,8 +93,9 @@ def schema(*names: str) -> etree.XMLSchema:
     return _schema_from_text(f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">{imports}</xs:schema>')
 
 
-def validation_errors(document, *names: str) -> list[str]:
+def validation_errors(document: Document, *names: str) -> list[str]:
     """Schema errors of a document (path, bytes or element); empty when valid."""
+    tree: etree._Element | etree._ElementTree[etree._Element]
     if isinstance(document, (str, Path)):
         tree = etree.parse(str(document), etree.XMLParser(no_network=True, resolve_entities=False, huge_tree=True))
     elif isinstance(document, bytes):
@@ -97,7 +108,7 @@ def validation_errors(document, *names: str) -> list[str]:
     return [f"line {e.line}: {e.message}" for e in checker.error_log]
 
 
-def validate(document, *names: str) -> None:
+def validate(document: Document, *names: str) -> None:
     """Raise OutputError naming the first problems if the document is not valid."""
     errors = validation_errors(document, *names)
     if errors:

@@ -22,17 +22,17 @@ pages give the same bytes.
 
 from __future__ import annotations
 
-import os
 import re
 import zipfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Sequence
 from xml.sax.saxutils import escape as _escape
 from xml.sax.saxutils import quoteattr as _quoteattr
 
 from digitize.assembly.reflow import FlowPage
+from digitize.files import atomic_path
 
 __all__ = ["EpubInfo", "write_epub"]
 
@@ -75,7 +75,7 @@ class EpubInfo:
     authors: tuple[str, ...] = ()
     language: str = "az-Latn"
     date: str | None = None  # publication year
-    modified: datetime = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    modified: datetime = datetime(2000, 1, 1, tzinfo=UTC)
     publisher: str | None = None
 
 
@@ -102,12 +102,11 @@ def write_epub(
     pages_per_file: int = 50,
 ) -> None:
     """Write the EPUB for ``pages`` (in order) to ``dest``; ``labels[i]`` is page i's printed label."""
-    tmp = dest.with_name(f".{dest.name}.tmp")
     lang = quoteattr(info.language)
     title = escape(info.title)
     parts: list[str] = []
     page_list: list[tuple[str, str]] = []
-    try:
+    with atomic_path(dest) as tmp:
         with zipfile.ZipFile(tmp, "w") as zf:
             _entry(zf, "mimetype", b"application/epub+zip", stored=True)
             _entry(zf, "META-INF/container.xml", _CONTAINER)
@@ -170,9 +169,6 @@ def write_epub(
 
             _entry(zf, "EPUB/nav.xhtml", _nav(info, lang, title, parts, page_list))
             _entry(zf, "EPUB/package.opf", _package(info, parts, bool(cover_jpeg)))
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _nav(info: EpubInfo, lang: str, title: str, parts: list[str], page_list: list[tuple[str, str]]) -> bytes:
@@ -181,7 +177,7 @@ def _nav(info: EpubInfo, lang: str, title: str, parts: list[str], page_list: lis
     starts: dict[str, str] = {}
     for label, href in page_list:
         starts.setdefault(href.split("#")[0], label)
-    for number, name in enumerate(parts, 1):
+    for name in parts:
         first = starts.get(f"text/{name}")
         text = f"{info.title} — {first}" if first and len(parts) > 1 else info.title
         out.append(f'<li><a href="text/{name}">{escape(text)}</a></li>\n')
@@ -194,7 +190,7 @@ def _nav(info: EpubInfo, lang: str, title: str, parts: list[str], page_list: lis
 
 
 def _package(info: EpubInfo, parts: list[str], has_cover: bool) -> bytes:
-    modified = info.modified.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    modified = info.modified.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     meta = [
         f'<dc:identifier id="pub-id">{escape(info.identifier)}</dc:identifier>',
         f"<dc:title>{escape(info.title)}</dc:title>",

@@ -10,31 +10,30 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
-
-from datetime import datetime, timezone
 
 import pikepdf
 
 from digitize.archive.package import write_archive
-from digitize.errors import OutputError
-from digitize.settings import Settings
-from digitize.pipeline import spread
+from digitize.archive.records import ItemRecord, dublin_core_xml, item_record
 from digitize.assembly.epub import EpubInfo, write_epub
-from digitize.pipeline.hocr import parse_hocr
-from digitize.pipeline.masters import access_copy_jpeg, verify_masters
-from digitize.pipeline.model import ItemOutputs, OutputFile, PageJob, PageResult
 from digitize.assembly.pdfa import DocumentInfo, finish_pdfa
 from digitize.assembly.reflow import PageSource as FlowSource
 from digitize.assembly.reflow import page_furniture, printed_labels, reflow_pages
+from digitize.errors import OutputError
+from digitize.files import atomic_output, atomic_path, atomic_write_bytes
+from digitize.pipeline import spread
+from digitize.pipeline.hocr import parse_hocr
+from digitize.pipeline.masters import access_copy_jpeg, verify_masters
+from digitize.pipeline.model import ItemOutputs, OutputFile, PageJob, PageResult
 from digitize.pipeline.thumbnails import page_jpeg
-from digitize.archive.records import dublin_core_xml, item_record
 from digitize.scanners.batch import Item
+from digitize.settings import Settings
 
-__all__ = ["plan_pages", "assemble_item", "item_work_dir", "item_output_dir"]
+__all__ = ["plan_pages", "assemble_item", "item_work_dir", "item_output_dir", "run_day"]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ def plan_pages(item: Item, settings: Settings) -> list[PageJob]:
         split, split_by = [mode is True] * len(item.pages), "item.toml"
     jobs = []
     seq = 0
-    for page, two in zip(item.pages, split):
+    for page, two in zip(item.pages, split, strict=False):
         for part in (0, 1) if two else (None,):
             seq += 1
             jobs.append(
@@ -99,28 +98,23 @@ def plan_pages(item: Item, settings: Settings) -> list[PageJob]:
 
 def _copy(src: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def _write(dest: Path, data: bytes) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, dest)
+    atomic_write_bytes(dest, data)
 
 
 def _join_texts(paths: Sequence[Path], dest: Path) -> None:
     """Whole-book text: pages in order, separated by a form feed (as pdftotext does)."""
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    with tmp.open("wb") as out:
+    with atomic_output(dest) as out:
         for index, path in enumerate(paths):
             if index:
                 out.write(b"\f")
             with path.open("rb") as page:
                 shutil.copyfileobj(page, out)
-    os.replace(tmp, dest)
 
 
 def _merge_pdfs(
@@ -146,14 +140,16 @@ def _merge_pdfs(
         joined.unlink(missing_ok=True)
 
 
-def _pages_moment(pages: Sequence[PageResult]) -> datetime:
-    """The day (UTC) the newest page was made: the PDF's and EPUB's date.
+def run_day(pages: Sequence[PageResult]) -> datetime:
+    """The run's date: the day (UTC) the newest page was made.
 
-    A day, not a second, like every date in the archival package
-    (archive.package): a re-run, or a run resumed after a crash, makes the
-    same bytes as an uninterrupted run of the same day.
+    Computed once per item, here, and passed down: it is the date of the
+    PDF and the EPUB, and of the archival package (MARC 008 and 533, the
+    METS's PREMIS events, the bag). A day, not a second: a re-run, or a run
+    resumed after a crash, makes the same bytes as an uninterrupted run of
+    the same day.
     """
-    newest = datetime.fromtimestamp(int(max(p.pdf.stat().st_mtime for p in pages)), tz=timezone.utc)
+    newest = datetime.fromtimestamp(int(max(p.pdf.stat().st_mtime for p in pages)), tz=UTC)
     return newest.replace(hour=0, minute=0, second=0)
 
 
@@ -167,7 +163,7 @@ def _printed_labels(item: Item, pages: Sequence[PageResult]) -> list[str | None]
 
 
 def _reader_outputs(
-    item: Item, pages: Sequence[PageResult], settings: Settings, out: Path, record: dict,
+    item: Item, pages: Sequence[PageResult], settings: Settings, out: Path, record: ItemRecord,
     labels: Sequence[str | None], moment: datetime,
 ) -> list[OutputFile]:
     """Thumbnail for the catalog; for text items the Latin EPUB; for scores/art the JPEG access copies."""
@@ -179,8 +175,8 @@ def _reader_outputs(
         epub_path = out / f"{item.item_id}.epub"
         info = EpubInfo(
             identifier=item.item_id,
-            title=record.get("title_latin") or item.metadata.title,
-            authors=tuple(record.get("authors_latin") or item.metadata.authors),
+            title=record.title_latin or item.metadata.title,
+            authors=tuple(record.authors_latin or item.metadata.authors),
             language=f"{item.metadata.language}-Latn",
             date=str(item.metadata.year) if item.metadata.year else None,
             modified=moment,
@@ -206,8 +202,10 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
     out.mkdir(parents=True, exist_ok=True)
     files: list[OutputFile] = []
 
-    # Fixity: every master is checked against its intake SHA-256 before it
-    # is stored (the store checks it again on upload).
+    # Fixity, the one check: every master is hashed once, here, and compared
+    # with its intake SHA-256; the digest travels on its OutputFile to the
+    # METS (archive.mets, which refuses a master without one) and to the
+    # store (which checks the bytes it receives against it on upload).
     digests = verify_masters({source.path: source.sha256 for source in item.files})
     for source in item.files:
         files.append(
@@ -221,10 +219,11 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
         item.item_id,
         item.metadata,
         len(pages),
-        {"mean_ocr_confidence": mean_confidence, "content_hash": item.content_hash},
+        mean_ocr_confidence=mean_confidence,
+        content_hash=item.content_hash,
     )
     labels = _printed_labels(item, pages)
-    moment = _pages_moment(pages)
+    moment = run_day(pages)  # the one run date of this item's outputs
     _merge_pdfs([p.pdf for p in pages], pdf_path, item, labels, moment)
     files.append(OutputFile(pdf_path, pdf_path.name, "pdf", "application/pdf"))
     files.extend(_reader_outputs(item, pages, settings, out, record, labels, moment))
@@ -232,7 +231,7 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
     if item.kind == "text":
         for name, attr in (("original", "text"), ("latin", "text_latin")):
             page_files = [getattr(p, attr) for p in pages]
-            for page, path in zip(pages, page_files):
+            for page, path in zip(pages, page_files, strict=True):
                 key = f"text/{name}/{page.seq:04d}.txt"
                 _copy(path, out / key)
                 files.append(OutputFile(out / key, key, f"text-{name}-page", "text/plain; charset=utf-8"))
@@ -241,6 +240,8 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
             files.append(OutputFile(whole, whole.name, f"text-{name}", "text/plain; charset=utf-8"))
         for page in pages:
             key = f"ocr/{page.seq:04d}.hocr"
+            if page.hocr is None:
+                raise OutputError(f"{item.folder}: text page {page.seq} has no OCR result (hOCR); run the item again")
             _copy(page.hocr, out / key)
             files.append(OutputFile(out / key, key, "hocr", "text/vnd.hocr+html; charset=utf-8"))
 
@@ -270,13 +271,13 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
     }
     _write(out / "report.json", json.dumps(report, ensure_ascii=False, indent=1).encode())
     files.append(OutputFile(out / "report.json", "report.json", "report", "application/json"))
-    _write(out / "record.json", json.dumps(record, ensure_ascii=False, indent=1).encode())
+    _write(out / "record.json", record.to_json().encode())
     files.append(OutputFile(out / "record.json", "record.json", "record", "application/json"))
     _write(out / "dc.xml", dublin_core_xml(record))
     files.append(OutputFile(out / "dc.xml", "dc.xml", "dublin-core", "application/xml"))
     # Archival package (archive/): ALTO per page, MARC, METS listing every file
     # above, then the BagIt zip of them all. Keep this after the other outputs.
-    files.extend(write_archive(item, pages, files, record, out, settings))
+    files.extend(write_archive(item, pages, files, record, out, settings, moment))
     return ItemOutputs(item.item_id, out, tuple(files), len(pages), pdf_path, mean_confidence)
 
 

@@ -15,19 +15,20 @@ usable ``colr`` box) ourselves, on the image data itself.
 from __future__ import annotations
 
 import logging
-import os
 import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
+from typing import TypedDict
 
 import pikepdf
 from pikepdf import pdfa
 
 from digitize.errors import OutputError
+from digitize.files import atomic_path
 
-__all__ = ["DocumentInfo", "finish_pdfa", "check_pdfa", "jpx_problems", "page_label_ranges"]
+__all__ = ["DocumentInfo", "LabelRange", "finish_pdfa", "check_pdfa", "jpx_problems", "page_label_ranges"]
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +49,21 @@ class DocumentInfo:
     subject: str | None = None
 
 
-def page_label_ranges(labels: Sequence[str | None]) -> list[tuple[int, dict]]:
+class LabelRange(TypedDict, total=False):
+    """A page-label dictionary's entries: a decimal style (S) from a start (St), or a prefix (P)."""
+
+    S: str
+    St: int
+    P: str
+
+
+def page_label_ranges(labels: Sequence[str | None]) -> list[tuple[int, LabelRange]]:
     """Page-label ranges (PDF 12.4.2) for per-page labels; None: the page's number.
 
     A run of pages numbered n, n+1, ... is one decimal range starting at n;
     any other label is a range of one page with that label as its prefix.
     """
-    ranges: list[tuple[int, dict]] = []
+    ranges: list[tuple[int, LabelRange]] = []
     previous: int | None = None
     for index, label in enumerate(labels):
         text = str(index + 1) if label is None else label
@@ -71,7 +80,7 @@ def page_label_ranges(labels: Sequence[str | None]) -> list[tuple[int, dict]]:
 
 
 def _set_page_labels(pdf: pikepdf.Pdf, labels: Sequence[str | None]) -> None:
-    nums: list = []
+    nums: list[int | pikepdf.Dictionary] = []
     for start, spec in page_label_ranges(labels):
         entry = pikepdf.Dictionary(Type=pikepdf.Name.PageLabel)
         if "S" in spec:
@@ -85,7 +94,7 @@ def _set_page_labels(pdf: pikepdf.Pdf, labels: Sequence[str | None]) -> None:
 
 
 def _pdf_date(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("D:%Y%m%d%H%M%SZ")
+    return moment.astimezone(UTC).strftime("D:%Y%m%d%H%M%SZ")
 
 
 def finish_pdfa(
@@ -101,48 +110,45 @@ def finish_pdfa(
     date; callers pass a stable one (the newest page's processing time), so
     the same pages give the same bytes and a re-run uploads nothing.
     """
-    tmp = dest.with_name(f".{dest.name}.pdfa")
     try:
-        with pikepdf.open(joined) as pdf:
-            if labels is not None:
-                _set_page_labels(pdf, labels)
-            pdf.Root.Lang = pikepdf.String(info.language or "und")
-            pdf.Root.ViewerPreferences = pikepdf.Dictionary(DisplayDocTitle=True)
-            pdf.docinfo[pikepdf.Name.Title] = info.title
-            if info.authors:
-                pdf.docinfo[pikepdf.Name.Author] = "; ".join(info.authors)
-            pdf.docinfo[pikepdf.Name.Creator] = "digitize"
-            pdf.docinfo[pikepdf.Name.Producer] = f"pikepdf {pikepdf.__version__}"
-            with pdf.open_metadata(set_pikepdf_as_editor=False) as xmp:
-                xmp["dc:title"] = info.title
+        with atomic_path(dest) as tmp:
+            with pikepdf.open(joined) as pdf:
+                if labels is not None:
+                    _set_page_labels(pdf, labels)
+                pdf.Root.Lang = pikepdf.String(info.language or "und")
+                pdf.Root.ViewerPreferences = pikepdf.Dictionary(DisplayDocTitle=True)
+                pdf.docinfo[pikepdf.Name.Title] = info.title
                 if info.authors:
-                    xmp["dc:creator"] = list(info.authors)
-                if info.language:
-                    xmp["dc:language"] = [info.language]
-                if info.year:
-                    xmp["dc:date"] = [str(info.year)]
-                if info.identifier:
-                    xmp["dc:identifier"] = info.identifier
-                if info.subject:
-                    xmp["dc:description"] = info.subject
-                xmp["xmp:CreatorTool"] = "digitize"
-            pdfa.prepare(pdf, FLAVOUR, output_intent="sRGB")
-            stamp = moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-            with pdf.open_metadata(set_pikepdf_as_editor=False) as xmp:
-                for key in ("xmp:CreateDate", "xmp:ModifyDate", "xmp:MetadataDate"):
-                    xmp[key] = stamp
-            pdf.docinfo[pikepdf.Name.CreationDate] = _pdf_date(moment)
-            pdf.docinfo[pikepdf.Name.ModDate] = _pdf_date(moment)
-            kwargs = pdfa.resolve_save_kwargs(FLAVOUR, deterministic_id=True)
-            pdf.save(tmp, **kwargs)
-        problems = check_pdfa(tmp)
-        if problems:
-            raise OutputError(f"{dest}: the PDF is not valid PDF/A-{FLAVOUR}: " + "; ".join(problems[:5]))
-        os.replace(tmp, dest)
+                    pdf.docinfo[pikepdf.Name.Author] = "; ".join(info.authors)
+                pdf.docinfo[pikepdf.Name.Creator] = "digitize"
+                pdf.docinfo[pikepdf.Name.Producer] = f"pikepdf {pikepdf.__version__}"
+                with pdf.open_metadata(set_pikepdf_as_editor=False) as xmp:
+                    xmp["dc:title"] = info.title
+                    if info.authors:
+                        xmp["dc:creator"] = list(info.authors)
+                    if info.language:
+                        xmp["dc:language"] = [info.language]
+                    if info.year:
+                        xmp["dc:date"] = [str(info.year)]
+                    if info.identifier:
+                        xmp["dc:identifier"] = info.identifier
+                    if info.subject:
+                        xmp["dc:description"] = info.subject
+                    xmp["xmp:CreatorTool"] = "digitize"
+                pdfa.prepare(pdf, FLAVOUR, output_intent="sRGB")
+                stamp = moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+                with pdf.open_metadata(set_pikepdf_as_editor=False) as xmp:
+                    for key in ("xmp:CreateDate", "xmp:ModifyDate", "xmp:MetadataDate"):
+                        xmp[key] = stamp
+                pdf.docinfo[pikepdf.Name.CreationDate] = _pdf_date(moment)
+                pdf.docinfo[pikepdf.Name.ModDate] = _pdf_date(moment)
+                kwargs = pdfa.resolve_save_kwargs(FLAVOUR, deterministic_id=True)
+                pdf.save(tmp, **kwargs)
+            problems = check_pdfa(tmp)
+            if problems:
+                raise OutputError(f"{dest}: the PDF is not valid PDF/A-{FLAVOUR}: " + "; ".join(problems[:5]))
     except pikepdf.PdfError as exc:
         raise OutputError(f"{dest}: cannot write the PDF/A ({exc})") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def check_pdfa(path: Path, chunk_pages: int = _CHUNK_PAGES) -> list[str]:
@@ -191,7 +197,8 @@ def _check_one(path: Path) -> list[str]:
     return problems
 
 
-def _boxes(data: bytes, start: int = 0, end: int | None = None):
+def _boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """The (type, content) of each JP2 box in ``data[start:end]``."""
     end = len(data) if end is None else end
     pos = start
     while pos + 8 <= end:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from digitize.pipeline.hocr import OcrLine, OcrPage, parse_hocr
 
@@ -68,7 +69,7 @@ def _furniture_indices(page: OcrPage) -> tuple[set[int], int | None]:
     # The line pitch of the text block: the lower quartile of the distances
     # between line tops, so that a short page's gaps to its head and foot
     # do not count as the pitch.
-    steps = sorted(b.bbox[1] - a.bbox[1] for a, b in zip(lines, lines[1:]) if b.bbox[1] > a.bbox[1])
+    steps = sorted(b.bbox[1] - a.bbox[1] for a, b in pairwise(lines) if b.bbox[1] > a.bbox[1])
     pitch = steps[len(steps) // 4] if steps else max(heights)
     found: set[int] = set()
     number = None
@@ -139,7 +140,9 @@ def _join_across(before: FlowPage, after: FlowPage) -> tuple[FlowPage, FlowPage]
         return before, after
     word, _, rest = first.text.partition(" ")
     joined = (f"{head} " if head else "") + tail.rstrip("".join(_HYPHENS)) + word
-    before = FlowPage(before.seq, before.printed_number, before.paragraphs[:-1] + (FlowParagraph(joined, last.continued),))
+    before = FlowPage(
+        before.seq, before.printed_number, before.paragraphs[:-1] + (FlowParagraph(joined, last.continued),)
+    )
     rest_paragraphs = after.paragraphs[1:]
     if rest:
         rest_paragraphs = (FlowParagraph(rest, continued=True),) + rest_paragraphs
@@ -175,7 +178,8 @@ def _reflow_each(sources: Iterable[PageSource]) -> Iterator[FlowPage]:
             if new:
                 paragraphs.append([])
             current = paragraphs[-1]
-            if current and len(current[-1]) > 1 and current[-1].endswith(_HYPHENS) and texts and _starts_lower(texts[0]):
+            hyphenated = current and len(current[-1]) > 1 and current[-1].endswith(_HYPHENS)
+            if hyphenated and texts and _starts_lower(texts[0]):
                 current[-1] = current[-1].rstrip("".join(_HYPHENS)) + texts[0]
                 texts = texts[1:]
             current.extend(texts)

@@ -5,7 +5,7 @@ one real Tesseract hOCR page with its real processing steps), then, in a
 fresh process per measurement, writes the ALTO files and the METS document
 and reports the growth of peak RSS over the process's baseline.
 
-    .venv/bin/python bench/archive_memory.py --pages 100 1000
+    .venv/bin/python -m bench.archive_memory --pages 100 1000
 """
 
 from __future__ import annotations
@@ -21,9 +21,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def _rss_mb() -> float:
@@ -46,12 +43,12 @@ def prepare(folder: Path, pages: int) -> Path:
     """Write the synthetic item and its page results; returns the pickle."""
     from PIL import Image
 
-    from digitize.settings import Settings
     from digitize.assembly.item import plan_pages
     from digitize.pipeline.page import process_page
     from digitize.samples.corpus import paragraphs
     from digitize.samples.render import render_page
     from digitize.scanners.batch import read_item
+    from digitize.settings import Settings
 
     template_dir = folder / "template"
     template_dir.mkdir(parents=True)
@@ -88,14 +85,17 @@ def prepare(folder: Path, pages: int) -> Path:
 def measure(blob: Path, out: Path) -> dict:
     from digitize.archive.alto import AltoSource, write_alto
     from digitize.archive.mets import write_mets
-    from digitize.pipeline.model import OutputFile
     from digitize.archive.records import item_record
+    from digitize.assembly.item import run_day
+    from digitize.pipeline.masters import verify_masters
+    from digitize.pipeline.model import OutputFile
 
     item, pages = pickle.loads(blob.read_bytes())
     _reset_peak()
     baseline = _rss_mb()
     clock = time.perf_counter()
-    files = [OutputFile(s.path, f"masters/{s.path.name}", "master", "image/png") for s in item.files]
+    digests = verify_masters({s.path: s.sha256 for s in item.files})  # the fixity check the METS relies on
+    files = [OutputFile(s.path, f"masters/{s.path.name}", "master", "image/png", digests[s.path]) for s in item.files]
     for page in pages:
         key = f"alto/{page.seq:04d}.xml"
         write_alto(page.hocr, out / key, AltoSource(page.seq, page.source.name, "az"))
@@ -103,7 +103,7 @@ def measure(blob: Path, out: Path) -> dict:
         files.append(OutputFile(page.hocr, f"ocr/{page.seq:04d}.hocr", "hocr", "text/vnd.hocr+html"))
     record = item_record(item.item_id, item.metadata, len(pages))
     mets = out / "book.mets.xml"
-    write_mets(mets, item, pages, files, record, "Bench")
+    write_mets(mets, item, pages, files, record, "Bench", run_day=run_day(pages))
     return {
         "pages": len(pages),
         "baseline_rss_mb": round(baseline, 1),
@@ -127,7 +127,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             blob = prepare(Path(tmp), pages)
             done = subprocess.run(
-                [sys.executable, __file__, "--measure", str(blob), "--out", str(Path(tmp) / "out")],
+                [sys.executable, "-m", "bench.archive_memory", "--measure", str(blob), "--out", str(Path(tmp) / "out")],
                 check=True, capture_output=True, text=True,
             )
             print(done.stdout.strip().splitlines()[-1])

@@ -10,8 +10,8 @@ peak of the largest single process.
 Art pages (lossless, no OCR) make the long case quick; text pages (OCR)
 are run with fewer pages for the same comparison.
 
-    .venv/bin/python bench/memory.py                       # art 100 vs 1000, text 5 vs 20
-    .venv/bin/python bench/memory.py --art 100 1000 --text 5 20 --workers 2
+    .venv/bin/python -m bench.memory                       # art 100 vs 1000, text 5 vs 20
+    .venv/bin/python -m bench.memory --art 100 1000 --text 5 20 --workers 2
 """
 
 from __future__ import annotations
@@ -29,11 +29,8 @@ import numpy as np
 import psutil
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from digitize.samples.corpus import paragraphs  # noqa: E402
-from digitize.samples.render import render_page, scan_like  # noqa: E402
+from digitize.samples.corpus import paragraphs
+from digitize.samples.render import render_page, scan_like
 
 
 def art_item(folder: Path, pages: int) -> Path:
@@ -42,7 +39,8 @@ def art_item(folder: Path, pages: int) -> Path:
     (item / "item.toml").write_text(f'title = "Art {pages}"\nkind = "art"\n', encoding="utf-8")
     rng = np.random.default_rng(pages)
     for number in range(1, pages + 1):
-        Image.fromarray(rng.integers(0, 255, (300, 200), dtype=np.uint8)).save(item / f"p{number:04d}.png", dpi=(100, 100))
+        pixels = rng.integers(0, 255, (300, 200), dtype=np.uint8)
+        Image.fromarray(pixels).save(item / f"p{number:04d}.png", dpi=(100, 100))
     return item.parent
 
 
@@ -115,14 +113,18 @@ def measure(batch: Path, tmp: Path, workers: int) -> tuple[float, TreeSampler]:
     env.pop("PREFECT_API_URL", None)
     digitize = Path(sys.executable).with_name("digitize")
     started = time.perf_counter()
-    process = subprocess.Popen([str(digitize), "run", str(batch)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [str(digitize), "run", str(batch)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     sampler = TreeSampler(process.pid)
     sampler.start()
     stdout, stderr = process.communicate()
     sampler.stopped.set()
     sampler.join()
     if process.returncode != 0:
-        raise SystemExit(f"digitize run failed ({process.returncode}):\n{stdout.decode()[-2000:]}\n{stderr.decode()[-2000:]}")
+        raise SystemExit(
+            f"digitize run failed ({process.returncode}):\n{stdout.decode()[-2000:]}\n{stderr.decode()[-2000:]}"
+        )
     return time.perf_counter() - started, sampler
 
 

@@ -5,28 +5,23 @@ alphabet occurs), as clean and as scanned (skewed, then straightened by our
 deskew), and reads them with each model through the same tesserocr call the
 pipeline uses. Prints character and word error rates and seconds per page.
 
-    .venv/bin/python bench/ocr_models.py --pages 6
+    .venv/bin/python -m bench.ocr_models --pages 6
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import digitize  # noqa: E402,F401  (process defaults: one OpenMP thread)
-from digitize.pipeline import deskew, tesseract  # noqa: E402
-from digitize.pipeline.hocr import page_text, parse_hocr  # noqa: E402
-from digitize.samples.corpus import paragraphs  # noqa: E402
-from digitize.samples.metrics import cer, wer  # noqa: E402
-from digitize.samples.render import render_page, scan_like  # noqa: E402
+import digitize  # noqa: F401  (process defaults: one OpenMP thread)
+from digitize.pipeline import deskew, tesseract
+from digitize.pipeline.hocr import page_text, parse_hocr
+from digitize.samples.corpus import paragraphs
+from digitize.samples.metrics import cer, wer
+from digitize.samples.render import render_page, scan_like
 
 MODELS = ("Cyrillic", "aze_cyrl", "aze_cyrl+rus", "rus")
 

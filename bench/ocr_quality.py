@@ -22,7 +22,7 @@ lexicon), before the clock starts, as in a batch whose workers live for
 hundreds of pages. ``--bindings`` also times pytesseract (a process per page)
 against tesserocr (model kept loaded) on a few pages.
 
-    .venv/bin/python bench/ocr_quality.py --per-kind 2 --workers 2
+    .venv/bin/python -m bench.ocr_quality --per-kind 2 --workers 2
 """
 
 from __future__ import annotations
@@ -42,14 +42,11 @@ from pathlib import Path
 import img2pdf
 import pypdfium2
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 os.environ.setdefault("OPENCV_FOR_THREADS_NUM", "1")  # as digitize sets it, before cv2 is imported
 
-from digitize.samples.degrade import KINDS, degrade  # noqa: E402
-from digitize.samples.metrics import cer, wer  # noqa: E402
+from digitize.samples.degrade import KINDS, degrade
+from digitize.samples.metrics import cer, wer
 
 
 def make_pages(folder: Path, kinds: list[str], per_kind: int) -> list[dict]:
@@ -74,9 +71,9 @@ def pdf_pages_text(path: Path) -> list[str]:
 # -- this pipeline -------------------------------------------------------------
 
 def _ours_one(args: tuple[str, int, str, str, str]) -> tuple[str, dict]:
-    from digitize.settings import Settings
     from digitize.pipeline.model import PageJob
     from digitize.pipeline.page import process_page
+    from digitize.settings import Settings
 
     path, seq, model, work, settings_json = args
     source = Path(path)
@@ -99,9 +96,9 @@ def _ours_one(args: tuple[str, int, str, str, str]) -> tuple[str, dict]:
 def _warm_ours(model: str, cache: str | None = None) -> None:
     """A worker's one-time costs, paid before timing in the steady-state run:
     imports, the Tesseract model, the post-correction lexicon."""
-    from digitize.settings import Settings
     from digitize.pipeline import postcorrect, tesseract
     from digitize.pipeline.page import process_page  # noqa: F401 - the import is the cost
+    from digitize.settings import Settings
 
     settings = Settings()
     tessdata = tesseract.probe(settings.ocr.tessdata).tessdata
@@ -284,12 +281,13 @@ def time_bindings(pages: list[dict], model: str, count: int) -> dict[str, float]
 
 def scores(pages: list[dict], texts: list[str]) -> dict[str, dict[str, float]]:
     grouped: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-    for page, text in zip(pages, texts):
+    for page, text in zip(pages, texts, strict=True):
         grouped[page["kind"]][0].append(page["text"])
         grouped[page["kind"]][1].append(text)
     result = {}
     for kind, (truths, found) in grouped.items():
-        result[kind] = {"cer": cer("\n".join(truths), "\n".join(found)), "wer": wer("\n".join(truths), "\n".join(found))}
+        truth, text = "\n".join(truths), "\n".join(found)
+        result[kind] = {"cer": cer(truth, text), "wer": wer(truth, text)}
     all_truth = "\n".join(p["text"] for p in pages)
     all_found = "\n".join(texts)
     result["overall"] = {"cer": cer(all_truth, all_found), "wer": wer(all_truth, all_found)}
@@ -301,7 +299,7 @@ def _dump(folder: Path | None, pages: list[dict], name: str, texts: list[str]) -
     if folder is None:
         return
     folder.mkdir(parents=True, exist_ok=True)
-    for page, text in zip(pages, texts):
+    for page, text in zip(pages, texts, strict=True):
         (folder / f"{page['path'].stem}.{name}.txt").write_text(text, encoding="utf-8")
         if name != "truth":
             print(f"{page['path'].stem:28} {name:10} CER {cer(page['text'], text):.2%}", file=sys.stderr)
@@ -345,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         _dump(args.dump, pages, "tesseract", tess_texts)
         _dump(args.dump, pages, "truth", [p["text"] for p in pages])
         _, tess_after = run_tesseract(pages, args.model, args.workers)
-        runs["tesseract"] = {"seconds_per_page": (tess_before + tess_after) / 2 / n, "scores": scores(pages, tess_texts),
+        runs["tesseract"] = {"seconds_per_page": (tess_before + tess_after) / 2 / n,
+                             "scores": scores(pages, tess_texts),
                              "seconds_per_page_before_after": [tess_before / n, tess_after / n]}
         if not args.skip_ocrmypdf:
             texts, seconds = run_ocrmypdf(pages, args.model, args.workers, tmp)
@@ -396,9 +395,8 @@ def main(argv: list[str] | None = None) -> int:
           f"median {steady['median_ratio']:.2f}x (goal <= 1.2x)")
     if "ocrmypdf" in runs:
         print(f"digitize pages/s vs OCRmyPDF: {runs['ocrmypdf']['seconds_per_page'] / ours:.2f}x (goal >= 2x)")
-        print(f"digitize CER / OCRmyPDF CER overall: "
-              f"{runs['digitize']['scores']['overall']['cer'] / max(runs['ocrmypdf']['scores']['overall']['cer'], 1e-9):.2f}"
-              " (goal <= 0.5)")
+        ratio = runs["digitize"]["scores"]["overall"]["cer"] / max(runs["ocrmypdf"]["scores"]["overall"]["cer"], 1e-9)
+        print(f"digitize CER / OCRmyPDF CER overall: {ratio:.2f} (goal <= 0.5)")
     print("digitize stage seconds per page (worker time):", runs["digitize"]["stage_seconds_per_page"])
     print("digitize pages flagged for re-scanning:", runs["digitize"]["flagged_rescan"])
     if bindings:
@@ -407,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     if inter:
         print(f"interleaved, one process: Tesseract alone {inter['tesseract_s_per_page']:.2f} s/page, "
               f"digitize {inter['digitize_s_per_page']:.2f} s/page "
-              f"({inter['digitize_s_per_page'] / inter['tesseract_s_per_page']:.2f}x); stages {inter['stages_s_per_page']}")
+              f"({inter['digitize_s_per_page'] / inter['tesseract_s_per_page']:.2f}x); "
+              f"stages {inter['stages_s_per_page']}")
         print(f"interleaved, CPU time of the process: Tesseract alone {inter['tesseract_cpu_s_per_page']:.2f} s/page, "
               f"digitize {inter['digitize_cpu_s_per_page']:.2f} s/page "
               f"({inter['digitize_cpu_s_per_page'] / inter['tesseract_cpu_s_per_page']:.2f}x)")

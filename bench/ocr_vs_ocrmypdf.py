@@ -5,7 +5,7 @@ included), character and word error rate against the ground truth (the
 PDF's text layer, extracted the same way for both), and bytes per page of
 the PDF. OCRmyPDF runs as the issue asks: --deskew -l <same model> --jobs <same>.
 
-    .venv/bin/python bench/ocr_vs_ocrmypdf.py --pages 12 --workers 2
+    .venv/bin/python -m bench.ocr_vs_ocrmypdf --pages 12 --workers 2
 """
 
 from __future__ import annotations
@@ -22,12 +22,9 @@ from pathlib import Path
 import img2pdf
 import pypdfium2
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from digitize.samples.corpus import paragraphs  # noqa: E402
-from digitize.samples.metrics import cer, wer  # noqa: E402
-from digitize.samples.render import render_page, scan_like  # noqa: E402
+from digitize.samples.corpus import paragraphs
+from digitize.samples.metrics import cer, wer
+from digitize.samples.render import render_page, scan_like
 
 
 def make_pages(folder: Path, count: int) -> list[str]:
@@ -90,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         ocr_seconds = sum(p["seconds"].get("ocr", 0.0) for p in report["pages"])
 
         source_pdf = tmp / "scans.pdf"
-        source_pdf.write_bytes(img2pdf.convert([str(p) for p in sorted(item.glob("*.tif"), key=lambda p: int(p.stem.split("-")[1]))]))
+        scans = sorted(item.glob("*.tif"), key=lambda p: int(p.stem.split("-")[1]))
+        source_pdf.write_bytes(img2pdf.convert([str(p) for p in scans]))
         theirs_pdf = tmp / "ocrmypdf.pdf"
         start = time.perf_counter()
         subprocess.run(
@@ -120,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.pages} A5 pages at 300 dpi, skewed ±4.2°, model {args.model}, {args.workers} workers")
     print(f"{'':10} {'s/page':>8} {'CER':>7} {'WER':>7} {'bytes/page':>11}")
     for name, row in rows.items():
-        print(f"{name:10} {row['seconds_per_page']:8.2f} {row['cer']:7.2%} {row['wer']:7.2%} {row['bytes_per_page']:11,.0f}")
+        print(f"{name:10} {row['seconds_per_page']:8.2f} {row['cer']:7.2%} {row['wer']:7.2%} "
+              f"{row['bytes_per_page']:11,.0f}")
     print(f"(digitize: Tesseract itself {rows['digitize']['tesseract_seconds_per_page']:.2f} s/page of worker time; "
           "the wall clock includes starting a temporary Prefect server)")
     if args.json:

@@ -7,7 +7,7 @@ an image PDF of the scans (img2pdf, lossless, as a scanner writes it); we
 run the pipeline (pages, then item assembly) with each image codec. For
 ours we also check the text layer: pdftotext must find the printed words.
 
-    .venv/bin/python bench/pdf_size.py --pages 6
+    .venv/bin/python -m bench.pdf_size --pages 6
 """
 
 from __future__ import annotations
@@ -22,17 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from digitize.settings import Settings  # noqa: E402
-from digitize.assembly.item import assemble_item, plan_pages  # noqa: E402
-from digitize.pipeline.page import process_page  # noqa: E402
-from digitize.assembly.pdfa import check_pdfa  # noqa: E402
-from digitize.samples.batch import make_image_pdf  # noqa: E402
-from digitize.samples.corpus import paragraphs  # noqa: E402
-from digitize.samples.render import render_page, scan_like  # noqa: E402
-from digitize.scanners.batch import read_item  # noqa: E402
+from digitize.assembly.item import assemble_item, plan_pages
+from digitize.assembly.pdfa import check_pdfa
+from digitize.pipeline.page import process_page
+from digitize.samples.batch import make_image_pdf
+from digitize.samples.corpus import paragraphs
+from digitize.samples.render import render_page, scan_like
+from digitize.scanners.batch import read_item
+from digitize.settings import Settings
 
 
 def make_item(folder: Path, count: int) -> tuple[Path, list[str]]:

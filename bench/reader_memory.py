@@ -5,7 +5,7 @@ repeated to make items of 100 and 1,000 small pages; each item is assembled
 in a fresh process and its peak resident memory (ru_maxrss) reported. Flat
 means the 1,000-page figure is close to the 100-page one.
 
-    .venv/bin/python bench/reader_memory.py --counts 100 1000
+    .venv/bin/python -m bench.reader_memory --counts 100 1000
 """
 
 from __future__ import annotations
@@ -21,16 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 
 def _child(folder: Path, work: Path, count: int) -> None:
     """Assemble the prepared item of ``count`` pages and print its figures."""
-    from digitize.settings import Settings
     from digitize.assembly.item import assemble_item, plan_pages
     from digitize.pipeline.model import PageResult
     from digitize.scanners.batch import read_item
+    from digitize.settings import Settings
 
     settings = Settings(work_dir=work / "work", output_dir=work / "out")
     item = read_item(folder)
@@ -81,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         _child(Path(args.child[0]), Path(args.child[1]), int(args.child[2]))
         return 0
 
-    from digitize.settings import Settings
     from digitize.pipeline.model import PageJob
     from digitize.pipeline.page import process_page
     from digitize.samples.corpus import paragraphs
     from digitize.samples.render import render_page, scan_like
+    from digitize.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="reader-memory-") as tmp:
         base = Path(tmp)
@@ -104,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         for count in args.counts:
             folder = _prepare(base, count, templates)
             out = subprocess.run(
-                [sys.executable, __file__, "--child", str(folder), str(base / f"run-{count}"), str(count)],
+                [sys.executable, "-m", "bench.reader_memory",
+                 "--child", str(folder), str(base / f"run-{count}"), str(count)],
                 capture_output=True, text=True,
             )
             if out.returncode:

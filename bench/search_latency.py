@@ -7,8 +7,8 @@ loopback through the JSON API and the HTML search page: words in Latin and
 in Cyrillic, authors, a title, rare and absent words. Prints the median and
 95th percentile per kind of query.
 
-    .venv/bin/python bench/search_latency.py --items 10000
-    .venv/bin/python bench/search_latency.py --items 10000 --catalog-url postgresql+psycopg://...
+    .venv/bin/python -m bench.search_latency --items 10000
+    .venv/bin/python -m bench.search_latency --items 10000 --catalog-url postgresql+psycopg://...
 """
 
 from __future__ import annotations
@@ -21,19 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+import httpx
 
-import httpx  # noqa: E402
-
-from digitize.settings import Settings  # noqa: E402
-from digitize.elibrary import create_app  # noqa: E402
-from live_server import serve  # noqa: E402
-from digitize.samples.corpus import paragraphs  # noqa: E402
-from digitize.storage.catalog import Catalog, CatalogFile, CatalogPage, Registration  # noqa: E402
-from digitize.storage.local import LocalObjectStore  # noqa: E402
-from digitize.transliteration import transliterate_text  # noqa: E402
+from digitize.archive.records import ItemRecord
+from digitize.elibrary import create_app
+from digitize.samples.corpus import paragraphs
+from digitize.settings import Settings
+from digitize.storage.catalog import Catalog, CatalogFile, CatalogPage, Registration
+from digitize.storage.local import LocalObjectStore
+from digitize.transliteration import transliterate_text
+from tests.helpers.live_server import serve
 
 FIRST = ["Һәсән", "Әли", "Мәммәд", "Сәмәд", "Рәшид", "Нигар", "Ҹәлил", "Үзејир", "Гара", "Шаһин"]
 LAST = ["Әлизадә", "Вурғун", "Рза", "Гарајев", "Бејбутов", "Гулијев", "Мәммәдов", "Һүсејнов", "Әһмәдли"]
@@ -61,7 +58,7 @@ def populate(catalog: Catalog, count: int, pages: int) -> float:
         }
         catalog.register(Registration(
             identifier=identifier,
-            record=record,
+            record=ItemRecord.from_mapping(record),
             files=(CatalogFile(f"items/{identifier}/manifest.json", "manifest", 1, "0" * 64, "application/json"),),
             pages=tuple(
                 CatalogPage(seq, None, None, 90.0, 0.0, original_text=t, latin_text=transliterate_text(t))
@@ -129,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                             hits.append(response.json()["total"])
                     everything[endpoint] += times
                     hit_text = f"{statistics.median(hits):.0f}" if hits else ""
-                    print(f"{name:16} {endpoint:10} {statistics.median(times):10.1f} {percentile(times, 0.95):8.1f} {hit_text:>14}")
+                    print(f"{name:16} {endpoint:10} {statistics.median(times):10.1f} "
+                          f"{percentile(times, 0.95):8.1f} {hit_text:>14}")
         for endpoint, times in everything.items():
             print(f"{'all queries':16} {endpoint:10} {statistics.median(times):10.1f} {percentile(times, 0.95):8.1f}")
         catalog.close()

@@ -6,7 +6,7 @@ Latin; then throughput in characters per second on a long text (the sample
 corpus, 1958-1991 prose, repeated), best of several runs, each engine warmed
 up on a first slice.
 
-    .venv/bin/python bench/translit_vs_icu.py [--repeat 40] [--runs 5]
+    .venv/bin/python -m bench.translit_vs_icu [--repeat 40] [--runs 5]
 
 The expected Latin is the modern spelling (sources in
 tests/test_transliteration_rules.py). ICU's BGN transform is a
@@ -17,17 +17,12 @@ to lose; on the core letters it is the reference we must not be worse than.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import unicodedata
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from digitize.samples.corpus import PARAGRAPHS  # noqa: E402
-from digitize.samples.metrics import cer, normalise, wer  # noqa: E402
-from digitize.transliteration import RULES_VERSION, Transliterator  # noqa: E402
+from digitize.samples.corpus import PARAGRAPHS
+from digitize.samples.metrics import cer, normalise, wer
+from digitize.transliteration import RULES_VERSION, Transliterator
 
 ICU_ID = "az_Cyrl-az/BGN"
 
@@ -81,7 +76,8 @@ CASES: list[tuple[str, str, str]] = [
     ("ocr", "и\u0306ол вә Е\u0308ЛКА", "yol və YOLKA"),
     # untouched: Latin, numbers, URLs, Russian quotations
     ("untouched", "Bakı 1958 https://e.az/Бакы", "Bakı 1958 https://e.az/Бакы"),
-    ("untouched", "Мән «Пролетарии всех стран, соединяйтесь!» дедим.", "Mən «Пролетарии всех стран, соединяйтесь!» dedim."),
+    ("untouched", "Мән «Пролетарии всех стран, соединяйтесь!» дедим.",
+     "Mən «Пролетарии всех стран, соединяйтесь!» dedim."),
     ("untouched", "«Война и мир» романы", "«Война и мир» romanı"),
 ]
 
@@ -134,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"throughput, best of {args.runs} (million characters per second)")
     for label, text in (("corpus prose", corpus), ("test lines", cases_text)):
         speeds = [throughput(convert, text, args.runs) / 1e6 for convert in engines.values()]
-        print(f"{label:<13} {len(text):>9} chars  " + "  ".join(f"{name}: {s:6.2f}" for name, s in zip(engines, speeds)))
+        figures = "  ".join(f"{name}: {s:6.2f}" for name, s in zip(engines, speeds, strict=True))
+        print(f"{label:<13} {len(text):>9} chars  {figures}")
 
     print()
     for category, cyrillic, expected in CASES:

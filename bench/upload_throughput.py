@@ -13,7 +13,7 @@ prefix:
   beyond what the server checks);
 * ``put_file`` again on the same keys: the re-run case, where nothing is sent.
 
-    .venv/bin/python bench/upload_throughput.py --large 6 --large-mb 40 --small 200
+    .venv/bin/python -m bench.upload_throughput --large 6 --large-mb 40 --small 200
 """
 
 from __future__ import annotations
@@ -24,14 +24,11 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from seaweed import start_seaweed  # noqa: E402
-from digitize.storage.factory import open_store  # noqa: E402
+from digitize.storage.factory import open_store
+from tests.helpers.seaweed import start_seaweed
 
 
 def make_files(folder: Path, large: int, large_mb: int, small: int, small_kb: int) -> list[Path]:
@@ -48,6 +45,16 @@ def make_files(folder: Path, large: int, large_mb: int, small: int, small_kb: in
         path.write_bytes(os.urandom(small_kb * 1024))
         files.append(path)
     return files
+
+
+def upload_ours(store, files: list[Path]) -> None:
+    for path in files:
+        store.put_file(path.name, path)
+
+
+def upload_boto3(client, bucket: str, prefix: str, files: list[Path]) -> None:
+    for path in files:  # default TransferConfig, as aws s3 cp
+        client.upload_file(str(path), bucket, f"{prefix}/{path.name}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,16 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             for round_number in range(args.rounds):
                 store = open_store(server.storage_settings(f"ours-{round_number}", multipart_chunk_mb=args.chunk_mb))
 
-                def ours() -> None:
-                    for path in files:
-                        store.put_file(path.name, path)
-
-                def boto3_defaults() -> None:
-                    for path in files:  # default TransferConfig, as aws s3 cp
-                        client.upload_file(str(path), server.bucket, f"boto3-{round_number}/{path.name}")
-
                 # Alternate which goes first, so neither always meets a cold server.
-                order = [("ours", ours), ("boto3", boto3_defaults)]
+                order = [
+                    ("ours", partial(upload_ours, store, files)),
+                    ("boto3", partial(upload_boto3, client, server.bucket, f"boto3-{round_number}", files)),
+                ]
                 for name, run in order if round_number % 2 == 0 else reversed(order):
                     started = time.perf_counter()
                     run()

@@ -14,8 +14,8 @@ Efficiency of the second worker = rate(2) / rate(1) / 2. A small batch of
 tiny art pages (no OCR) also gives the orchestration cost per page (Prefect
 task runs, state changes, pickling) at 1 worker. Memory: bench/memory.py.
 
-    .venv/bin/python bench/workers.py --pages 24
-    .venv/bin/python bench/workers.py --pages 24 --runner dask   # a local Dask cluster instead
+    .venv/bin/python -m bench.workers --pages 24
+    .venv/bin/python -m bench.workers --pages 24 --runner dask   # a local Dask cluster instead
 """
 
 from __future__ import annotations
@@ -36,12 +36,8 @@ import numpy as np
 import psutil
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from digitize.samples.corpus import paragraphs  # noqa: E402
-from digitize.samples.render import render_page, scan_like  # noqa: E402
-
+from digitize.samples.corpus import paragraphs
+from digitize.samples.render import render_page, scan_like
 
 _API: dict[str, str] = {}  # PREFECT_API_URL of a server shared by every run (--shared-server)
 
@@ -109,7 +105,8 @@ def _run(batch: Path, tmp: Path, workers: int, runner: str) -> tuple[float, floa
     digitize = Path(sys.executable).with_name("digitize")
     start = time.perf_counter()
     process = subprocess.Popen(
-        [str(digitize), "run", str(batch)], env=_env(tmp, workers, runner), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [str(digitize), "run", str(batch)],
+        env=_env(tmp, workers, runner), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     account = CpuAccount(process.pid)
     account.start()
@@ -118,7 +115,9 @@ def _run(batch: Path, tmp: Path, workers: int, runner: str) -> tuple[float, floa
     account.stopped.set()
     account.join()
     if process.returncode != 0:
-        raise SystemExit(f"digitize run failed ({process.returncode}):\n{stdout.decode()[-3000:]}\n{stderr.decode()[-3000:]}")
+        raise SystemExit(
+            f"digitize run failed ({process.returncode}):\n{stdout.decode()[-3000:]}\n{stderr.decode()[-3000:]}"
+        )
     report = json.loads((tmp / "out" / f"batch-{batch.name}.json").read_text())
     return whole, report["page_seconds"], account.by_role()
 
@@ -159,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp, contextlib.ExitStack() as stack:
         tmp = Path(tmp)
         if args.shared_server:
-            from digitize.settings import apply_process_defaults
             from digitize.flows.server import prefect_api
+            from digitize.settings import apply_process_defaults
 
             apply_process_defaults()
             os.environ["PREFECT_HOME"] = str(tmp / "prefect-shared")
@@ -180,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     rate = {}
     for workers, (whole, phase, _) in runs.items():
         rate[workers] = (args.pages / whole * 60, args.pages / phase * 60)
-        print(f"{workers:>7} | {whole:>11.1f} s | {rate[workers][0]:>9.1f} | {phase:>8.1f} s | {rate[workers][1]:>9.1f}")
+        print(f"{workers:>7} | {whole:>11.1f} s | {rate[workers][0]:>9.1f} | "
+              f"{phase:>8.1f} s | {rate[workers][1]:>9.1f}")
     print(f"efficiency of the second worker: whole command {rate[2][0] / rate[1][0] / 2:.0%}, "
           f"page phase {rate[2][1] / rate[1][1] / 2:.0%}")
     if overhead is not None:

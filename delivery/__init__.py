@@ -1,1 +1,4 @@
-"""Delivery: an item's files between the work folder, the object store and the catalog (staging sources for remote workers, publishing outputs, registering the item)."""
+"""Delivery: an item's files between the work folder, the object store and the catalog.
+
+Staging sources for remote workers, publishing outputs, registering the item.
+"""

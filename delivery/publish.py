@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
+from digitize.archive.records import ItemRecord
+from digitize.files import atomic_write_text
 from digitize.pipeline.model import ItemOutputs, PageResult
 from digitize.scanners.batch import Item
 from digitize.storage.catalog import Catalog, CatalogFile, CatalogPage, RegisteredItem, Registration
@@ -61,12 +62,12 @@ def publish_item(
 ) -> PublishedItem:
     """Store and verify all files of an item, then register it in the catalog."""
     prefix = item_prefix(item.item_id)
-    intake = {source.path: source.sha256 for source in item.files}
     stored: list[tuple[str, str, StoredObject]] = []
     for output in outputs.files:
-        # Masters carry the checksum taken at intake: the store checks the
-        # bytes it receives against it (fixity from scanner to archive).
-        known = intake.get(output.path) if output.role == "master" else None
+        # Masters carry the checksum taken at intake and checked at assembly
+        # (OutputFile.sha256): the store checks the bytes it receives against
+        # it (fixity from scanner to archive).
+        known = output.sha256 if output.role == "master" else None
         obj = store.put_file(prefix + output.key, output.path, sha256=known, content_type=output.content_type)
         stored.append((output.role, output.content_type, obj))
 
@@ -78,9 +79,7 @@ def publish_item(
         ],
     }
     manifest_path = outputs.folder / "manifest.json"
-    tmp = manifest_path.with_name(".manifest.json.tmp")
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, manifest_path)
+    atomic_write_text(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=1))
     manifest_obj = store.put_file(prefix + "manifest.json", manifest_path, content_type="application/json")
     stored.append(("manifest", "application/json", manifest_obj))
 
@@ -88,7 +87,7 @@ def publish_item(
     # one (upload checked, or an identical object found), so the item may
     # become visible to readers.
     record_path = outputs.folder / "record.json"
-    record = json.loads(record_path.read_text(encoding="utf-8"))
+    record = ItemRecord.from_mapping(json.loads(record_path.read_text(encoding="utf-8")))
     pdf_key = prefix + outputs.pdf.name if outputs.pdf else None
     registration = Registration(
         identifier=item.item_id,

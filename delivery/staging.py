@@ -38,9 +38,10 @@ from pathlib import Path
 
 from digitize.checksums import READ_CHUNK, sha256_file
 from digitize.errors import StorageError, VerificationError
-from digitize.settings import Settings
+from digitize.files import atomic_output, atomic_write_text
 from digitize.pipeline.model import PageJob, PageResult
 from digitize.pipeline.page import page_cache_key, process_page
+from digitize.settings import Settings
 from digitize.storage.objects import ObjectStore
 
 __all__ = [
@@ -99,23 +100,19 @@ def download(store: ObjectStore, key: str, dest: Path, sha256: str | None = None
             raise StorageError(f"no object {key!r} in {store.describe()}")
         expected = stored.sha256
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part")
     digest = hashlib.sha256()
     try:
-        with store.open_read(key) as source, tmp.open("wb") as out:
+        with store.open_read(key) as source, atomic_output(dest) as out:
             while chunk := source.read(READ_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
-        if expected and digest.hexdigest() != expected:
-            raise VerificationError(
-                f"{key} in {store.describe()}: downloaded bytes have SHA-256 {digest.hexdigest()}, "
-                f"expected {expected}"
-            )
-        os.replace(tmp, dest)
+            if expected and digest.hexdigest() != expected:
+                raise VerificationError(
+                    f"{key} in {store.describe()}: downloaded bytes have SHA-256 {digest.hexdigest()}, "
+                    f"expected {expected}"
+                )
     except OSError as exc:
         raise StorageError(f"cannot write {dest}: {exc.strerror or exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest
 
 
@@ -212,10 +209,8 @@ def fetch_page(job: PageJob, result: PageResult, store: ObjectStore) -> PageResu
             os.utime(dest, (made_at, made_at))
     local = _for_job(result, job, job.work_dir)
     record = job.work_dir / _RESULT
-    tmp = record.with_name(f".{_RESULT}.tmp")
     try:
-        tmp.write_text(local.to_json(), encoding="utf-8")
-        os.replace(tmp, record)
+        atomic_write_text(record, local.to_json())
     except OSError as exc:
         raise StorageError(f"cannot write {record}: {exc.strerror or exc}") from exc
     return local

@@ -1,11 +1,9 @@
 """Digitization pipeline: scanned batches in, searchable e-books and catalog records out.
 
-Importing this package sets the project's process defaults (telemetry off,
-one OpenMP thread per Tesseract) unless the operator has set them already.
+Importing this package has no side effects. A process that runs pages sets
+its defaults (telemetry off, one OpenMP and one OpenCV thread) explicitly
+with :func:`digitize.settings.apply_process_defaults`, as the ``digitize``
+command and the page workers do.
 """
-
-from digitize.settings import apply_process_defaults
-
-apply_process_defaults()
 
 __version__ = "0.1.0"

@@ -5,25 +5,38 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from digitize.errors import ConfigError, DigitizeError, IntakeError
-from digitize.settings import load_settings
+from digitize.errors import ConfigError, DigitizeError, ExitCode, IntakeError, exit_codes_help
+from digitize.settings import Settings, apply_process_defaults, load_settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from digitize.flows.report import BatchReport, ItemOutcome
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, epilog=exit_codes_help())
 console = Console(stderr=True)
 out = Console()
 
 
-def _settings(config: Optional[Path], **overrides):
-    nested: dict = {}
+@app.callback()
+def _start() -> None:
+    # Before any command loads OpenCV or Tesseract (they read their thread
+    # limits when loaded), and before page workers inherit the environment.
+    apply_process_defaults()
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    nested: dict[str, Any] = {}
     for key, value in overrides.items():
         if value is None:
             continue
@@ -52,12 +65,12 @@ def _fail(exc: DigitizeError) -> None:
 @app.command()
 def run(
     batch_dir: Path = typer.Argument(..., help="Folder with one sub-folder per item."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML settings file."),
-    workers: Optional[int] = typer.Option(None, help="Pages processed at once."),
-    work_dir: Optional[Path] = typer.Option(None, help="Where intermediate files go."),
-    output_dir: Optional[Path] = typer.Option(None, help="Where finished items go."),
-    storage_url: Optional[str] = typer.Option(None, help="file://FOLDER or s3://BUCKET/PREFIX"),
-    catalog_url: Optional[str] = typer.Option(None, help="SQLAlchemy URL of the e-library catalog."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML settings file."),
+    workers: int | None = typer.Option(None, help="Pages processed at once."),
+    work_dir: Path | None = typer.Option(None, help="Where intermediate files go."),
+    output_dir: Path | None = typer.Option(None, help="Where finished items go."),
+    storage_url: str | None = typer.Option(None, help="file://FOLDER or s3://BUCKET/PREFIX"),
+    catalog_url: str | None = typer.Option(None, help="SQLAlchemy URL of the e-library catalog."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Process a scanned batch: deskew, OCR, transliterate, build PDFs, store and register."""
@@ -80,7 +93,9 @@ def run(
 
         info = tesseract.probe(settings.ocr.tessdata)
         store = open_store(settings.storage)
-        console.print(f"batch [bold]{escape(str(batch_dir))}[/] · Tesseract {info.version} · {settings.workers} page workers")
+        console.print(
+            f"batch [bold]{escape(str(batch_dir))}[/] · Tesseract {info.version} · {settings.workers} page workers"
+        )
         with prefect_api(), _progress():
             report = run_batch(batch_dir, settings)
     except DigitizeError as exc:
@@ -90,7 +105,7 @@ def run(
     out.print(f"outputs:  {Path(settings.output_dir).resolve()}")
     out.print(f"storage:  {store.describe()}")
     out.print(f"catalog:  {_safe_url(settings.catalog.url)}")
-    code = 0 if not report.failed else 1
+    code = ExitCode.OK if not report.failed else ExitCode.ITEM_FAILED
     if report.crashed_workers:
         _leave_now(code)
     raise typer.Exit(code)
@@ -110,7 +125,7 @@ def _leave_now(code: int) -> None:
     os._exit(code)
 
 
-def _print_report(report) -> None:
+def _print_report(report: BatchReport) -> None:
     """The final summary of a batch: one row per item, failures with their reason."""
     title = f"batch {report.batch}: {len(report.done)} done, {len(report.failed)} failed ({report.seconds:.0f} s)"
     if getattr(report, "crashed_workers", 0):
@@ -135,7 +150,7 @@ def _print_report(report) -> None:
 
 
 class _RichProgress:
-    """Pages done, as a rich progress bar on stderr (see flows.batch.ProgressListener)."""
+    """Pages done, as a rich progress bar on stderr (see flows.report.ProgressListener)."""
 
     def __init__(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -144,7 +159,7 @@ class _RichProgress:
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=console, transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None
         self.failed = 0
 
     def start(self, batch: str, pages: int) -> None:
@@ -157,7 +172,7 @@ class _RichProgress:
         if self.task is not None:
             self.progress.advance(self.task)
 
-    def item_done(self, outcome) -> None:
+    def item_done(self, outcome: ItemOutcome) -> None:
         if outcome.status != "done":
             self.progress.console.print(f"[red]failed[/] {escape(outcome.identifier)}: {escape(outcome.message)}")
 
@@ -166,8 +181,8 @@ class _RichProgress:
 
 
 @contextmanager
-def _progress():
-    from digitize.flows.batch import set_progress_listener
+def _progress() -> Iterator[_RichProgress]:
+    from digitize.flows.report import set_progress_listener
 
     listener = _RichProgress()
     set_progress_listener(listener)
@@ -180,11 +195,11 @@ def _progress():
 
 @app.command()
 def inbox(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML settings file."),
-    root: Optional[Path] = typer.Option(None, help="Hot folder root (inbox/, processing/, done/, failed/)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML settings file."),
+    root: Path | None = typer.Option(None, help="Hot folder root (inbox/, processing/, done/, failed/)."),
     once: bool = typer.Option(False, "--once", help="One pass over the inbox, then exit."),
     poll_seconds: float = typer.Option(60.0, help="Between passes, when not --once."),
-    requeue: Optional[str] = typer.Option(None, help="Move failed/NAME back to the inbox, then exit."),
+    requeue: str | None = typer.Option(None, help="Move failed/NAME back to the inbox, then exit."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Process every complete batch in the hot folder (see README: Operations)."""
@@ -201,7 +216,7 @@ def inbox(
         if requeue:
             dest = hot.requeue(requeue)
             out.print(f"re-queued: {dest}")
-            raise typer.Exit(0)
+            raise typer.Exit(ExitCode.OK)
         failed = False
         with prefect_api():
             while True:
@@ -210,7 +225,8 @@ def inbox(
                 for name in run.done:
                     out.print(f"[green]done[/]    {escape(name)}")
                 for name in run.failed:
-                    out.print(f"[red]failed[/]  {escape(name)}  (report: {hot.area('failed') / (name + '.report.json')})")
+                    report_file = hot.area("failed") / (name + ".report.json")
+                    out.print(f"[red]failed[/]  {escape(name)}  (report: {report_file})")
                 for waiting in run.waiting:
                     out.print(f"waiting {escape(waiting.name)}: {escape(waiting.reason)}")
                 failed = failed or not run.ok
@@ -219,14 +235,14 @@ def inbox(
                 _time.sleep(poll_seconds)
     except DigitizeError as exc:
         _fail(exc)
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(ExitCode.ITEM_FAILED if failed else ExitCode.OK)
 
 
 @app.command()
 def schedule(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML settings file."),
-    cron: Optional[str] = typer.Option(None, help='Cron line (default "0 1 * * *").'),
-    timezone: Optional[str] = typer.Option(None, help="Time zone of the cron line (default Asia/Baku)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML settings file."),
+    cron: str | None = typer.Option(None, help='Cron line (default "0 1 * * *").'),
+    timezone: str | None = typer.Option(None, help="Time zone of the cron line (default Asia/Baku)."),
 ) -> None:
     """Serve the nightly inbox run: needs a Prefect server (PREFECT_API_URL); runs until stopped."""
     _configure_logging(True, basic=False)
@@ -241,7 +257,7 @@ def schedule(
 
         from digitize.flows.inbox import inbox_deployment
 
-        deployment = inbox_deployment(settings)
+        deployment = inbox_deployment(settings, config)
         console.print(
             f"serving deployment [bold]digitize-inbox/{escape(deployment.name)}[/]: "
             f"cron {escape(settings.schedule.cron)} ({escape(settings.schedule.timezone)}), "
@@ -263,11 +279,11 @@ def _safe_url(url: str) -> str:
 
 @app.command()
 def translit(
-    year: Optional[int] = typer.Option(None, help="Publication year of the text, when known (chooses the alphabet)."),
-    alphabet: Optional[str] = typer.Option(
+    year: int | None = typer.Option(None, help="Publication year of the text, when known (chooses the alphabet)."),
+    alphabet: str | None = typer.Option(
         None, help="Cyrillic alphabet of the text: 1939 (Й) or 1958 (Ј). Wins over --year; default: detected."
     ),
-    lexicon: Optional[list[Path]] = typer.Option(
+    lexicon: list[Path] | None = typer.Option(
         None, help="Extra exceptions lexicon (cyrillic<TAB>latin per line); may be repeated."
     ),
 ) -> None:
@@ -299,7 +315,7 @@ def sample(
 
 
 @app.command()
-def check(config: Optional[Path] = typer.Option(None, "--config", "-c")) -> None:
+def check(config: Path | None = typer.Option(None, "--config", "-c")) -> None:
     """Check that Tesseract, its models and the storage settings are usable."""
     from digitize.pipeline import tesseract
     from digitize.storage.factory import open_store
@@ -317,7 +333,7 @@ def check(config: Optional[Path] = typer.Option(None, "--config", "-c")) -> None
 
 
 @app.command("catalog")
-def catalog_list(config: Optional[Path] = typer.Option(None, "--config", "-c")) -> None:
+def catalog_list(config: Path | None = typer.Option(None, "--config", "-c")) -> None:
     """List the items registered in the e-library catalog."""
     from digitize.storage.catalog import Catalog
 
@@ -331,9 +347,11 @@ def catalog_list(config: Optional[Path] = typer.Option(None, "--config", "-c")) 
         table.add_column(column, overflow="fold")
     for identifier in catalog.identifiers(include_withdrawn=True):
         item = catalog.get(identifier)
+        if item is None:  # withdrawn and deleted between the two calls
+            continue
         table.add_row(
-            escape(identifier), escape(item["title"]), escape(item["title_latin"] or ""), str(item["year"] or ""),
-            item["kind"], str(item["page_count"]), item["status"],
+            escape(identifier), escape(item.title), escape(item.title_latin or ""), str(item.year or ""),
+            item.kind, str(item.page_count), item.status,
         )
     out.print(table)
     catalog.close()
@@ -341,11 +359,11 @@ def catalog_list(config: Optional[Path] = typer.Option(None, "--config", "-c")) 
 
 @app.command()
 def serve(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML settings file."),
-    host: Optional[str] = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
-    port: Optional[int] = typer.Option(None, help="Port to listen on (default 8080)."),
-    storage_url: Optional[str] = typer.Option(None, help="file://FOLDER or s3://BUCKET/PREFIX"),
-    catalog_url: Optional[str] = typer.Option(None, help="SQLAlchemy URL of the e-library catalog."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML settings file."),
+    host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port to listen on (default 8080)."),
+    storage_url: str | None = typer.Option(None, help="file://FOLDER or s3://BUCKET/PREFIX"),
+    catalog_url: str | None = typer.Option(None, help="SQLAlchemy URL of the e-library catalog."),
 ) -> None:
     """Run the e-library web service: search, item pages, JSON API, OAI-PMH."""
     _configure_logging(True, prefect=False)

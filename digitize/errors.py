@@ -8,7 +8,11 @@ and how to fix it where we know.
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 __all__ = [
+    "ExitCode",
+    "exit_codes_help",
     "DigitizeError",
     "ConfigError",
     "MissingDependencyError",
@@ -28,12 +32,50 @@ __all__ = [
 ]
 
 
+class ExitCode(IntEnum):
+    """The process exit codes of the ``digitize`` command (listed in its ``--help``)."""
+
+    OK = 0
+    ITEM_FAILED = 1
+    CONFIG = 2
+    MISSING_DEPENDENCY = 3
+    INTAKE = 4
+    PROCESSING = 5
+    TRANSLITERATION = 6
+    STORAGE = 7
+    CATALOG = 8
+
+    @property
+    def description(self) -> str:
+        """What the code means, for ``digitize --help``."""
+        return _EXIT_CODE_MEANINGS[self]
+
+
+_EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "every item is done",
+    ExitCode.ITEM_FAILED: "an item (or a hot-folder batch) failed; the report names it and why",
+    ExitCode.CONFIG: "the settings are invalid or contradict each other",
+    ExitCode.MISSING_DEPENDENCY: "an external program, model or font is not installed",
+    ExitCode.INTAKE: "the batch folder or an item in it does not follow the scanner format",
+    ExitCode.PROCESSING: "an image stage, OCR or building an output file failed",
+    ExitCode.TRANSLITERATION: "the input to the transliterator is invalid",
+    ExitCode.STORAGE: "the object store refused or lost a file",
+    ExitCode.CATALOG: "the e-library catalog refused a registration",
+}
+
+
+def exit_codes_help() -> str:
+    """The exit-code table for the command's help, one paragraph per code (generated, never retyped)."""
+    lines = [f"{code.value} {code.name}: {code.description}." for code in ExitCode]
+    return "Exit codes:\n\n" + "\n\n".join(lines)
+
+
 class DigitizeError(Exception):
     """Base class of every error this project raises on purpose."""
 
     stage: str = "digitize"
     retryable: bool = False
-    exit_code: int = 1
+    exit_code: ExitCode = ExitCode.ITEM_FAILED
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -42,7 +84,8 @@ class DigitizeError(Exception):
     def __str__(self) -> str:  # pragma: no cover - trivial
         return self.message
 
-    def __reduce__(self):  # keep errors picklable across worker processes
+    def __reduce__(self) -> tuple[type[DigitizeError], tuple[str]]:
+        # keep errors picklable across worker processes
         return (self.__class__, (self.message,))
 
 
@@ -50,21 +93,21 @@ class ConfigError(DigitizeError):
     """The settings are invalid or contradict each other."""
 
     stage = "settings"
-    exit_code = 2
+    exit_code = ExitCode.CONFIG
 
 
 class MissingDependencyError(DigitizeError):
     """An external program, model or font is not installed."""
 
     stage = "setup"
-    exit_code = 3
+    exit_code = ExitCode.MISSING_DEPENDENCY
 
 
 class IntakeError(DigitizeError):
     """The scanner output does not follow the batch format."""
 
     stage = "intake"
-    exit_code = 4
+    exit_code = ExitCode.INTAKE
 
 
 class MetadataError(IntakeError):
@@ -87,14 +130,14 @@ class ImageStageError(DigitizeError):
     """An image stage (deskew, cleaning) failed on a page."""
 
     stage = "image"
-    exit_code = 5
+    exit_code = ExitCode.PROCESSING
 
 
 class OCRError(DigitizeError):
     """Tesseract failed on a page."""
 
     stage = "ocr"
-    exit_code = 5
+    exit_code = ExitCode.PROCESSING
     # A crashed recognizer may work on a second try; a bad model will not,
     # but that is caught up front by the version/model probe.
     retryable = True
@@ -104,21 +147,21 @@ class OutputError(DigitizeError):
     """Building an output file (PDF, text, metadata) failed."""
 
     stage = "output"
-    exit_code = 5
+    exit_code = ExitCode.PROCESSING
 
 
 class TransliterationError(DigitizeError):
     """Input to the transliterator is invalid (for example not UTF-8)."""
 
     stage = "transliteration"
-    exit_code = 6
+    exit_code = ExitCode.TRANSLITERATION
 
 
 class StorageError(DigitizeError):
     """Object storage refused or lost a file."""
 
     stage = "storage"
-    exit_code = 7
+    exit_code = ExitCode.STORAGE
 
 
 class StorageUnavailableError(StorageError):
@@ -137,5 +180,5 @@ class CatalogError(DigitizeError):
     """The e-library catalog refused a registration."""
 
     stage = "catalog"
-    exit_code = 8
+    exit_code = ExitCode.CATALOG
     retryable = True

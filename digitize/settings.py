@@ -16,10 +16,12 @@ import hashlib
 import json
 import os
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,8 +30,11 @@ from pydantic_settings import (
 
 from digitize.errors import ConfigError
 
-__all__ = ["Settings", "OCRSettings", "ImageSettings", "QualitySettings", "PdfSettings", "StorageSettings", "CatalogSettings",
-    "RunSettings", "InboxSettings", "ScheduleSettings", "ArchiveSettings", "load_settings"]
+__all__ = [
+    "Settings", "OCRSettings", "ImageSettings", "QualitySettings", "PdfSettings", "StorageSettings",
+    "CatalogSettings", "RunSettings", "InboxSettings", "ScheduleSettings", "ArchiveSettings", "WebSettings",
+    "load_settings",
+]
 
 # Privacy defaults: nothing phones home unless the operator says so.
 PRIVACY_ENV = {
@@ -46,7 +51,12 @@ PRIVACY_ENV = {
 
 
 def apply_process_defaults() -> None:
-    """Set the project's environment defaults unless the operator set them."""
+    """Set the project's environment defaults unless the operator set them.
+
+    Called explicitly where a process starts (the CLI, a page worker, the
+    test session), before OpenCV or Tesseract are loaded: both read their
+    thread limits when loaded. Importing :mod:`digitize` changes nothing.
+    """
     for key, value in PRIVACY_ENV.items():
         os.environ.setdefault(key, value)
 
@@ -54,9 +64,6 @@ def apply_process_defaults() -> None:
 class OCRSettings(BaseModel):
     """Tesseract: which model reads which language/script."""
 
-    # Measured (bench/ocr_models.py): Tesseract's script model "Cyrillic"
-    # reads Azerbaijani Cyrillic far better than "aze_cyrl", whose character
-    # set lacks Ғ, Ө, Ү, Ч and Ш.
     models: dict[str, str] = Field(
         default_factory=lambda: {
             "az-Cyrl": "Cyrillic",
@@ -69,16 +76,28 @@ class OCRSettings(BaseModel):
             "uz-Cyrl": "uzb_cyrl",
             "uz-Latn": "uzb",
             "uz": "uzb",
-        }
+        },
+        description="The Tesseract model for each item language or language-script (item.toml `ocr_model` overrides). "
+        'Measured (bench/ocr_models.py): Tesseract\'s script model "Cyrillic" reads Azerbaijani Cyrillic far '
+        'better than "aze_cyrl", whose character set lacks Ғ, Ө, Ү, Ч and Ш.',
     )
-    default_model: str = "Cyrillic"
-    tessdata: Path | None = None  # None: found from the Debian install
-    page_segmentation_mode: int = 3  # fully automatic, no OSD
-    timeout_seconds: float = 300.0
-    # pipeline/postcorrect.py: repair systematic misreadings in the hOCR;
-    # words read below this confidence are never touched.
-    postcorrect: bool = True
-    postcorrect_min_confidence: float = 30.0
+    default_model: str = Field(default="Cyrillic", description="The model for a language not in `models`.")
+    tessdata: Path | None = Field(
+        default=None, description="Folder of the Tesseract models; None: found from the Debian install."
+    )
+    page_segmentation_mode: int = Field(
+        default=3,
+        description="Tesseract page segmentation mode; 3: fully automatic, no OSD.",
+    )
+    timeout_seconds: float = Field(default=300.0, description="Longest time Tesseract may take to read one page.")
+    postcorrect: bool = Field(
+        default=True,
+        description="Repair systematic misreadings in the hOCR before anything is built from it "
+        "(pipeline/postcorrect.py).",
+    )
+    postcorrect_min_confidence: float = Field(
+        default=30.0, description="Words read below this confidence are never touched by post-correction."
+    )
 
     def model_for(self, language: str, script: str | None) -> str:
         """The Tesseract model for an item's language and script."""
@@ -92,44 +111,62 @@ class OCRSettings(BaseModel):
 class QualitySettings(BaseModel):
     """Page quality control: below any of these a page is flagged for re-scanning."""
 
-    min_dpi: float = 250.0
-    min_focus: float = 500.0  # variance of the Laplacian of the flattened page
-    min_contrast: float = 80.0  # paper − ink of the scan, 0-255
-    min_confidence: float = 60.0  # Tesseract mean word confidence
-    blank_ink_share: float = 0.0015  # below this share of ink, with no words: a blank page
+    min_dpi: float = Field(default=250.0, description="Lowest resolution of the scan, dots per inch.")
+    min_focus: float = Field(
+        default=500.0,
+        description="Lowest variance of the Laplacian of the flattened page (sharp pages 5 000-14 000, "
+        "blurred by 2 px about 300).",
+    )
+    min_contrast: float = Field(default=80.0, description="Lowest paper − ink of the scan as delivered, 0-255.")
+    min_confidence: float = Field(default=60.0, description="Lowest Tesseract mean word confidence.")
+    blank_ink_share: float = Field(
+        default=0.0015,
+        description="Below this share of ink, with no words: a blank page (not flagged for re-scanning)."
+    )
 
 
 class ImageSettings(BaseModel):
     """Loading and cleaning page images."""
 
-    # Pillow's decompression-bomb limit: a page larger than this is refused.
-    max_image_pixels: int = 250_000_000  # ≈ A0 at 600 dpi
-    default_dpi: int = 300
-    max_skew_degrees: float = 15.0
-    # Text pages go into the reading PDF as JPEG (grey/colour) or lossless
-    # bi-level; the original scan stays the master.
-    access_jpeg_quality: int = 75
-    # Turn pages scanned sideways or upside down (pipeline/orientation.py).
-    orientation: bool = True
-    # Upright-looking pages are tested for upside down only when their OCR
-    # mean confidence is below this (the test costs ~0.1 s; measured upright
-    # pages read at 80-90, upside-down ones at 30-45).
-    orientation_check_below_confidence: float = 70.0
-    # Cut the dark scanner bed around the page (pipeline/crop.py).
-    crop_borders: bool = True
-    # OCR input: "none" lets Tesseract binarise the flattened page (measured
-    # best); "sauvola" binarises it ourselves. The reader's picture is never
-    # binarised unless the item says binarize_access = true.
-    ocr_binarization: str = "none"
-    # Find two-page spreads (pipeline/spread.py): frames of text items with
-    # item.toml spreads = "auto" (the default) found to be spreads are split
-    # in two pages; a wide page not split that looks like one is flagged for
-    # review. False: "auto" splits nothing and nothing is flagged
-    # (spreads = true still splits every frame).
-    detect_spreads: bool = True
-    # Straighten text lines that bend where the page curls towards the
-    # spine (pipeline/dewarp.py); flat pages are detected in ~15 ms and left.
-    dewarp: bool = True
+    max_image_pixels: int = Field(
+        default=250_000_000,
+        description="Pillow's decompression-bomb limit: a page larger than this is refused (250 million: about A0 "
+        "at 600 dpi).",
+    )
+    default_dpi: int = Field(default=300, description="Resolution assumed for a scan whose file does not state one.")
+    max_skew_degrees: float = Field(default=15.0, description="Largest skew deskew looks for, in degrees either way.")
+    access_jpeg_quality: int = Field(
+        default=75,
+        description="JPEG quality of grey and colour reading images when `pdf.image_codec` is jpeg (black-and-white "
+        "pages go in as lossless bi-level; the original scan stays the master).",
+    )
+    orientation: bool = Field(
+        default=True, description="Turn pages scanned sideways or upside down (pipeline/orientation.py)."
+    )
+    orientation_check_below_confidence: float = Field(
+        default=70.0,
+        description="Upright-looking pages are tested for upside down only when their OCR mean confidence is below "
+        "this (the test costs ~0.1 s; measured upright pages read at 80-90, upside-down ones at 30-45).",
+    )
+    crop_borders: bool = Field(default=True, description="Cut the dark scanner bed around the page (pipeline/crop.py).")
+    ocr_binarization: str = Field(
+        default="none",
+        description='OCR input: "none" lets Tesseract binarise the flattened page (measured best); "sauvola" '
+        "binarises it ourselves. The reader's picture is never binarised unless the item says "
+        "binarize_access = true.",
+    )
+    detect_spreads: bool = Field(
+        default=True,
+        description='Find two-page spreads (pipeline/spread.py): frames of text items with item.toml spreads = "auto" '
+        "(the default) found to be spreads are split in two pages; a wide page not split that looks like one is "
+        'flagged for review. False: "auto" splits nothing and nothing is flagged (spreads = true still splits '
+        "every frame).",
+    )
+    dewarp: bool = Field(
+        default=True,
+        description="Straighten text lines that bend where the page curls towards the spine (pipeline/dewarp.py); "
+        "flat pages are detected in ~15 ms and left.",
+    )
     quality: QualitySettings = Field(default_factory=QualitySettings)
 
     @field_validator("ocr_binarization")
@@ -143,44 +180,46 @@ class ImageSettings(BaseModel):
 class PdfSettings(BaseModel):
     """The reading PDF (PDF/A-2b) and the other reader outputs (EPUB, thumbnail)."""
 
-    # Which words the invisible text layer holds. "original" (default): the
-    # words as printed on the page image, so what a reader selects, copies
-    # or finds is what they see, and every extractor (pdftotext, pdf.js,
-    # pdfium) reads the page in order. The Latin text is in the EPUB, the
-    # .latin.txt file and the catalog's search. "both": the printed script
-    # and the Latin transliteration, each word over its printed word (each
-    # line split in two bands, original above, Latin below), so the PDF can
-    # be searched in either script; measured, pdftotext's layout mode then
-    # sometimes mixes the two lines of a band pair (``pdftotext -raw`` and
-    # pdfium read them in order). "latin": Latin words only.
-    text_layer: str = "original"
-    # Grey and colour pages: "jpeg2000" (default) or "jpeg". Measured
-    # (bench/pdf_size.py): JPEG 2000 at 1:18 and 200 dpi is about a fifth
-    # of OCRmyPDF's output; JPEG q75 at 200 dpi is 0.41 of it (grain on
-    # the paper costs JPEG dearly). PDF/A-2 allows JPEG 2000.
-    # Black-and-white scans always go in as lossless CCITT G4 (never JBIG2).
-    image_codec: str = "jpeg2000"
-    jpeg2000_rate: float = 18.0  # compression ratio of the access image
-    # Largest resolution of grey and colour access images; finer scans are
-    # scaled down (the scans themselves are kept and stored untouched;
-    # black-and-white pages keep their resolution). 0: keep the scan's
-    # resolution. Why 200: JPEG 2000 encoding time grows with the pixels
-    # and was a third of a page's time at 300 dpi (bench/ocr_quality.py);
-    # at the same bytes per page (1:18 at 200 dpi against 1:40 at 300) the
-    # picture is 0.4-1.1 dB PSNR softer against the scan (3 kinds of page)
-    # and encodes twice as fast. Set 300 (and jpeg2000_rate 40) for
-    # full-resolution access images of the same size.
-    max_dpi: int = 200
-    thumbnail_px: int = 256  # longest side of the catalog thumbnail (JPEG)
-    # Score/art items: also publish a JPEG access copy beside the lossless
-    # master (role "access-copy"); its longest side in pixels.
-    access_copy: bool = True
-    access_copy_px: int = 2400
-    # Scores: "titles" reads the printed text (title, composer, tempo
-    # marks) with Tesseract and lays only confidently read words, in the
-    # printed script, over the lossless image; "none" (default) adds no
-    # text. Art prints never get a text layer.
-    score_ocr: str = "none"
+    text_layer: str = Field(
+        default="original",
+        description='Which words the invisible text layer holds. "original" (default): the words as printed on the '
+        "page image, so what a reader selects, copies or finds is what they see, and every extractor (pdftotext, "
+        "pdf.js, pdfium) reads the page in order. The Latin text is in the EPUB, the .latin.txt file and the "
+        'catalog\'s search. "both": the printed script and the Latin transliteration, each word over its printed '
+        "word (each line split in two bands, original above, Latin below), so the PDF can be searched in either "
+        "script; measured, pdftotext's layout mode then sometimes mixes the two lines of a band pair "
+        '(`pdftotext -raw` and pdfium read them in order). "latin": Latin words only.',
+    )
+    image_codec: str = Field(
+        default="jpeg2000",
+        description='Grey and colour pages: "jpeg2000" (default) or "jpeg". Measured (bench/pdf_size.py): JPEG 2000 '
+        "at 1:18 and 200 dpi is about a fifth of OCRmyPDF's output; JPEG q75 at 200 dpi is 0.41 of it (grain on "
+        "the paper costs JPEG dearly). PDF/A-2 allows JPEG 2000. Black-and-white scans always go in as lossless "
+        "CCITT G4 (never JBIG2).",
+    )
+    jpeg2000_rate: float = Field(default=18.0, description="Compression ratio of the JPEG 2000 access image.")
+    max_dpi: int = Field(
+        default=200,
+        description="Largest resolution of grey and colour access images; finer scans are scaled down (the scans "
+        "themselves are kept and stored untouched; black-and-white pages keep their resolution). 0: keep the "
+        "scan's resolution. Why 200: JPEG 2000 encoding time grows with the pixels and was a third of a page's "
+        "time at 300 dpi (bench/ocr_quality.py); at the same bytes per page (1:18 at 200 dpi against 1:40 at 300) "
+        "the picture is 0.4-1.1 dB PSNR softer against the scan (3 kinds of page) and encodes twice as fast. Set "
+        "300 (and jpeg2000_rate 40) for full-resolution access images of the same size.",
+    )
+    thumbnail_px: int = Field(default=256, description="Longest side of the catalog thumbnail (JPEG), in pixels.")
+    access_copy: bool = Field(
+        default=True,
+        description="Score and art items: also publish a JPEG access copy beside the lossless master "
+        '(role "access-copy").',
+    )
+    access_copy_px: int = Field(default=2400, description="Longest side of the score/art JPEG access copy, in pixels.")
+    score_ocr: str = Field(
+        default="none",
+        description='Scores: "titles" reads the printed text (title, composer, tempo marks) with Tesseract and lays '
+        'only confidently read words, in the printed script, over the lossless image; "none" (default) adds no '
+        "text. Art prints never get a text layer.",
+    )
 
     @field_validator("text_layer")
     @classmethod
@@ -207,30 +246,48 @@ class PdfSettings(BaseModel):
 class ArchiveSettings(BaseModel):
     """The preservation package: METS/ALTO/PREMIS, MARC 21 and BagIt (archive/)."""
 
-    # Who made and keeps the package: METS agent, PREMIS agent, bag-info
-    # Source-Organization.
-    organization: str = "Digitization unit"
-    # MARC organization code for 003 and 040 $a/$c (e.g. a code registered
-    # with the Library of Congress); None: 003 left out, 040 gives only $b.
-    marc_organization_code: str | None = None
-    # Language of cataloguing (MARC 040 $b, MODS languageOfCataloging).
-    cataloging_language: str = "aze"
-    # Write the BagIt package (items/<id>/<id>.bag.zip).
-    bag: bool = True
+    organization: str = Field(
+        default="Digitization unit",
+        description="Who made and keeps the package: METS agent, PREMIS agent, bag-info Source-Organization, "
+        "MARC 533.",
+    )
+    marc_organization_code: str | None = Field(
+        default=None,
+        description="MARC organization code for 003 and 040 $a/$c (e.g. a code registered with the Library of "
+        "Congress); None: 003 left out, 040 gives only $b.",
+    )
+    cataloging_language: str = Field(
+        default="aze", description="Language of cataloguing (MARC 040 $b, MODS languageOfCataloging)."
+    )
+    bag: bool = Field(
+        default=True,
+        description="Write the BagIt package (items/<id>/<id>.bag.zip); false where the store itself is the "
+        "archive (the bag holds a second copy of the masters).",
+    )
 
 
 class StorageSettings(BaseModel):
     """Where results go: a local folder (file://) or S3 (s3://bucket/prefix)."""
 
-    url: str = "file://./digitize-data/store"
-    endpoint_url: str | None = None
-    region: str | None = None
-    access_key_id: SecretStr | None = None
-    secret_access_key: SecretStr | None = None
-    # Files at or above this size are uploaded in parts of this size.
-    multipart_chunk_mb: int = 16
-    connect_timeout_seconds: float = 5.0
-    max_attempts: int = 3
+    url: str = Field(
+        default="file://./digitize-data/store",
+        description="The object store: file://FOLDER or s3://BUCKET/PREFIX.",
+    )
+    endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint (e.g. SeaweedFS or MinIO); None: the AWS default."
+    )
+    region: str | None = Field(default=None, description="S3 region; None: the client's default.")
+    access_key_id: SecretStr | None = Field(
+        default=None, description="S3 access key (or the usual AWS_* variables); never printed or logged."
+    )
+    secret_access_key: SecretStr | None = Field(
+        default=None, description="S3 secret key (or the usual AWS_* variables); never printed or logged."
+    )
+    multipart_chunk_mb: int = Field(
+        default=16, description="Files at or above this size (MB) are uploaded in parts of this size."
+    )
+    connect_timeout_seconds: float = Field(default=5.0, description="S3: seconds allowed to connect.")
+    max_attempts: int = Field(default=3, description="S3: attempts per request (botocore standard retries).")
 
     @field_validator("url")
     @classmethod
@@ -243,31 +300,48 @@ class StorageSettings(BaseModel):
 class CatalogSettings(BaseModel):
     """The e-library catalog database (SQLAlchemy URL)."""
 
-    url: str = "sqlite:///./digitize-data/catalog.sqlite3"
+    url: str = Field(
+        default="sqlite:///./digitize-data/catalog.sqlite3",
+        description="SQLAlchemy URL of the catalog: SQLite, or PostgreSQL (postgresql+psycopg://USER@HOST/DB).",
+    )
 
 
 class RunSettings(BaseModel):
     """How a batch run is orchestrated: where page tasks run, crash handling."""
 
-    # "process": a pool of worker processes on this machine; "dask": a Dask
-    # cluster (prefect-dask), local (started for the run) or at dask_address.
-    task_runner: str = "process"
-    dask_address: str | None = None  # e.g. "tcp://10.0.0.5:8786"; None: a local cluster
-    # A page whose worker process died (killed, segfault) this many times
-    # fails its item; from the second crash on it runs alone, so that a
-    # neighbour's crash is not counted against it.
-    page_crash_limit: int = 3
-    crash_backoff_seconds: float = 2.0  # doubled after every crash, at most 30 s
-    # An item whose identifier is registered from another batch with
-    # different content is refused unless this is set.
-    replace_items: bool = False
-    # Page tasks get their scan from the object store and put their outputs
-    # there (storage/staging.py), so workers need no shared disk. None: on
-    # when the page tasks run on a Dask cluster at dask_address.
-    stage_through_store: bool | None = None
-    # Where a worker processes a staged page (None: the Dask worker's own
-    # local directory, else the system's temporary folder).
-    scratch_dir: Path | None = None
+    task_runner: str = Field(
+        default="process",
+        description='"process": a pool of worker processes on this machine; "dask": a Dask cluster (prefect-dask), '
+        "local (started for the run) or at dask_address.",
+    )
+    dask_address: str | None = Field(
+        default=None, description='The Dask scheduler, e.g. "tcp://10.0.0.5:8786"; None: a local cluster for the run.'
+    )
+    page_crash_limit: int = Field(
+        default=3,
+        description="A page whose worker process died (killed, segfault) this many times fails its item; from the "
+        "second crash on it runs alone, so that a neighbour's crash is not counted against it.",
+    )
+    crash_backoff_seconds: float = Field(
+        default=2.0,
+        description="Wait before restarting workers after a crash; doubled after every crash, at most 30 s."
+    )
+    replace_items: bool = Field(
+        default=False,
+        description="An item whose identifier is registered from another batch with different content is refused "
+        "unless this is set.",
+    )
+    stage_through_store: bool | None = Field(
+        default=None,
+        description="Page tasks get their scan from the object store and put their outputs there "
+        "(delivery/staging.py), so workers need no shared disk. None: on when the page tasks run on a Dask "
+        "cluster at dask_address.",
+    )
+    scratch_dir: Path | None = Field(
+        default=None,
+        description="Where a worker processes a staged page (None: the Dask worker's own local directory, else the "
+        "system's temporary folder).",
+    )
 
     @field_validator("task_runner")
     @classmethod
@@ -280,37 +354,55 @@ class RunSettings(BaseModel):
 class InboxSettings(BaseModel):
     """The hot folder: staff copy batches into <root>/inbox."""
 
-    root: Path = Path("./digitize-data/hotfolder")
-    # A batch without a READY file is taken once every item folder has its
-    # item.toml and no file changed (size, mtime) for this long.
-    quiet_seconds: float = 300.0
-    ready_marker: str = "READY"
+    root: Path = Field(
+        default=Path("./digitize-data/hotfolder"),
+        description="The hot folder; its areas inbox/, processing/, done/ and failed/ must be on one filesystem.",
+    )
+    quiet_seconds: float = Field(
+        default=300.0,
+        description="A batch without a READY file is taken once every item folder has its item.toml and no file "
+        "changed (size, mtime) for this long.",
+    )
+    ready_marker: str = Field(default="READY", description="The file that marks a batch complete (create it last).")
 
 
 class ScheduleSettings(BaseModel):
     """The overnight run of the inbox (a Prefect deployment)."""
 
-    cron: str = "0 1 * * *"
-    timezone: str = "Asia/Baku"
-    deployment_name: str = "nightly-inbox"
+    cron: str = Field(default="0 1 * * *", description="When the inbox runs, as a cron line.")
+    timezone: str = Field(default="Asia/Baku", description="The library's time zone, for the cron line.")
+    deployment_name: str = Field(
+        default="nightly-inbox",
+        description="Name of the Prefect deployment (digitize-inbox/NAME).",
+    )
 
 
 class WebSettings(BaseModel):
     """The e-library web service (``digitize serve``)."""
 
-    host: str = "127.0.0.1"  # loopback unless the operator says otherwise
-    port: int = 8080
-    # Bearer token for writes (registering, withdrawing); None: writes refused.
-    token: SecretStr | None = None
-    # Public URL of the service, for links in OAI-PMH records and baseURL;
-    # None: taken from each request.
-    base_url: str | None = None
-    repository_name: str = "Digitized holdings"
-    # OAI-PMH: identifiers are oai:<repository_id>:<item identifier>.
-    oai_repository_id: str = "elibrary.local"
-    admin_email: str = "elibrary@localhost"
-    oai_page_size: int = 100
-    search_page_size: int = 20
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address to listen on: loopback unless the operator says otherwise.",
+    )
+    port: int = Field(default=8080, description="Port to listen on.")
+    token: SecretStr | None = Field(
+        default=None, description="Bearer token for writes (registering, withdrawing); None: writes refused."
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="Public URL of the service, for links in OAI-PMH records, baseURL and MARC 856; None: taken "
+        "from each request.",
+    )
+    repository_name: str = Field(
+        default="Digitized holdings",
+        description="OAI-PMH repositoryName and the site's title.",
+    )
+    oai_repository_id: str = Field(
+        default="elibrary.local", description="OAI-PMH: identifiers are oai:<repository_id>:<item identifier>."
+    )
+    admin_email: str = Field(default="elibrary@localhost", description="OAI-PMH adminEmail.")
+    oai_page_size: int = Field(default=100, description="Records per OAI-PMH list response (then a resumption token).")
+    search_page_size: int = Field(default=20, description="Items per page of search results.")
 
     @field_validator("oai_page_size", "search_page_size")
     @classmethod
@@ -334,14 +426,24 @@ class Settings(BaseSettings):
         extra="forbid",
     )
 
-    work_dir: Path = Path("./digitize-data/work")
-    output_dir: Path = Path("./digitize-data/output")
-    # What a machine can keep between runs, derived from what is installed
-    # (the OCR post-correction lexicon, drawn from a Tesseract model): per
-    # machine, so a Dask worker keeps its own beside the flow's.
-    cache_dir: Path = Field(default_factory=lambda: _default_cache_dir())
-    # Pages processed at once (one Tesseract thread each).
-    workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    work_dir: Path = Field(
+        default=Path("./digitize-data/work"), description="Every intermediate, per item and page; resume reads it."
+    )
+    output_dir: Path = Field(
+        default=Path("./digitize-data/output"),
+        description="The items' files and the batch reports.",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: _default_cache_dir(),
+        description="What a machine can keep between runs, derived from what is installed (the OCR post-correction "
+        "lexicon, drawn from a Tesseract model): per machine, so a Dask worker keeps its own beside the flow's.",
+        json_schema_extra={"doc_default": "$XDG_CACHE_HOME/digitize or ~/.cache/digitize"},
+    )
+    workers: int = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1),
+        description="Pages processed at once (one Tesseract thread each).",
+        json_schema_extra={"doc_default": "the number of cores"},
+    )
     ocr: OCRSettings = Field(default_factory=OCRSettings)
     image: ImageSettings = Field(default_factory=ImageSettings)
     pdf: PdfSettings = Field(default_factory=PdfSettings)
@@ -379,14 +481,20 @@ class Settings(BaseSettings):
         return value.model_dump(mode="json") if isinstance(value, BaseModel) else str(value)
 
 
+# The TOML file chosen by load_settings(config_file=...) while it builds the settings.
+_config_file: ContextVar[Path | None] = ContextVar("digitize_config_file", default=None)
+
+
 class _TomlFileSource(PydanticBaseSettingsSource):
     """Reads the optional TOML file named by DIGITIZE_CONFIG."""
 
-    def get_field_value(self, field, field_name):  # pragma: no cover - unused
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        """Unused: the whole file is read at once by ``__call__``."""
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path = os.environ.get("DIGITIZE_CONFIG")
+        chosen = _config_file.get()
+        path = str(chosen) if chosen is not None else os.environ.get("DIGITIZE_CONFIG")
         if not path:
             return {}
         try:
@@ -399,10 +507,15 @@ class _TomlFileSource(PydanticBaseSettingsSource):
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings, turning validation problems into a ConfigError."""
-    if config_file is not None:
-        os.environ["DIGITIZE_CONFIG"] = str(config_file)
+    """Build the settings, turning validation problems into a ConfigError.
+
+    ``config_file`` (else ``DIGITIZE_CONFIG``) is read for this call only; the
+    environment is not changed: other processes get the settings object itself.
+    """
+    token = _config_file.set(config_file)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(f"invalid settings: {exc}") from exc
+    finally:
+        _config_file.reset(token)

@@ -18,14 +18,15 @@ import base64
 import json
 import re
 import unicodedata
-from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 from lxml import etree
 
-from digitize.settings import WebSettings
 from digitize.archive.records import dublin_core_xml
-from digitize.storage.catalog import Catalog, fold
+from digitize.settings import WebSettings
+from digitize.storage.catalog import Catalog, CatalogItem, fold
 
 __all__ = ["respond", "OAI_DC", "set_spec_for_collection"]
 
@@ -49,7 +50,25 @@ _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SECOND = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
+class _ListState(TypedDict):
+    """Where a list harvest is: what a resumptionToken carries (as JSON)."""
+
+    verb: str
+    set: str | None
+    since: str | None  # ISO 8601
+    before: str  # ISO 8601: the list is what had changed by then
+    after: list[str | int] | None  # [datestamp (ISO 8601), row id] of the last record sent
+    cursor: int
+
+
 class OAIError(Exception):
+    """An OAI-PMH protocol answer (``badArgument``, ``noRecordsMatch`` ...), not a failure.
+
+    Deliberately outside the DigitizeError hierarchy: it never leaves ``respond``,
+    which turns it into the ``<error code=...>`` element of a normal 200 response,
+    so it has no stage, no retry and no exit code.
+    """
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -65,7 +84,7 @@ def respond(
     now: datetime | None = None,
 ) -> bytes:
     """The OAI-PMH response document for one request's arguments."""
-    now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
     root = etree.Element(f"{{{OAI}}}OAI-PMH", nsmap={None: OAI, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{OAI} http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd")
     etree.SubElement(root, f"{{{OAI}}}responseDate").text = _datestamp(now)
@@ -80,7 +99,7 @@ def respond(
     for name, value in args.items():
         request.set(name, value)
     try:
-        root.append(getattr(handler, args["verb"])(args))
+        root.append(handler.verb(args["verb"])(args))
     except OAIError as error:
         if error.code in ("badVerb", "badArgument"):
             for name in list(request.attrib):
@@ -124,15 +143,28 @@ class _Handler:
         self.site_url = site_url
         self.now = now
 
-    def _el(self, name: str, text: str | None = None, parent=None):
-        element = etree.Element(f"{{{OAI}}}{name}") if parent is None else etree.SubElement(parent, f"{{{OAI}}}{name}")
+    def _el(self, name: str, text: str | None = None, parent: etree._Element | None = None) -> etree._Element:
+        element: etree._Element = (
+            etree.Element(f"{{{OAI}}}{name}") if parent is None else etree.SubElement(parent, f"{{{OAI}}}{name}")
+        )
         if text is not None:
             element.text = text
         return element
 
+    def verb(self, name: str) -> Callable[[dict[str, str]], etree._Element]:
+        """The handler of an OAI-PMH verb (``name`` is one of VERBS, checked before)."""
+        return {
+            "Identify": self.Identify,
+            "ListMetadataFormats": self.ListMetadataFormats,
+            "ListSets": self.ListSets,
+            "GetRecord": self.GetRecord,
+            "ListIdentifiers": self.ListIdentifiers,
+            "ListRecords": self.ListRecords,
+        }[name]
+
     # -- verbs -------------------------------------------------------------
 
-    def Identify(self, _args):
+    def Identify(self, _args: dict[str, str]) -> etree._Element:
         out = self._el("Identify")
         self._el("repositoryName", self.web.repository_name, out)
         self._el("baseURL", self.oai_url, out)
@@ -154,7 +186,7 @@ class _Handler:
             etree.SubElement(ident, f"{{{OAI_IDENTIFIER}}}{name}").text = value
         return out
 
-    def ListMetadataFormats(self, args):
+    def ListMetadataFormats(self, args: dict[str, str]) -> etree._Element:
         if "identifier" in args:
             self._item(args["identifier"])
         out = self._el("ListMetadataFormats")
@@ -164,7 +196,7 @@ class _Handler:
         self._el("metadataNamespace", OAI_DC, fmt)
         return out
 
-    def ListSets(self, args):
+    def ListSets(self, args: dict[str, str]) -> etree._Element:
         if "resumptionToken" in args:
             raise OAIError("badResumptionToken", "ListSets is never split; this token was not issued here")
         out = self._el("ListSets")
@@ -174,22 +206,23 @@ class _Handler:
             self._el("setName", name, entry)
         return out
 
-    def GetRecord(self, args):
+    def GetRecord(self, args: dict[str, str]) -> etree._Element:
         item = self._item(args["identifier"])
         _check_prefix(args["metadataPrefix"])
         out = self._el("GetRecord")
         out.append(self._record(item))
         return out
 
-    def ListIdentifiers(self, args):
+    def ListIdentifiers(self, args: dict[str, str]) -> etree._Element:
         return self._list("ListIdentifiers", args)
 
-    def ListRecords(self, args):
+    def ListRecords(self, args: dict[str, str]) -> etree._Element:
         return self._list("ListRecords", args)
 
     # -- helpers -----------------------------------------------------------
 
-    def _list(self, verb: str, args: dict[str, str]):
+    def _list(self, verb: str, args: dict[str, str]) -> etree._Element:
+        state: _ListState
         if "resumptionToken" in args:
             state = _decode_token(args["resumptionToken"], verb)
         else:
@@ -207,7 +240,7 @@ class _Handler:
         kind, collection = self._set_filter(state["set"])
         since = datetime.fromisoformat(state["since"]) if state["since"] else None
         before = datetime.fromisoformat(state["before"])
-        after = (datetime.fromisoformat(state["after"][0]), int(state["after"][1])) if state["after"] else None
+        after = (datetime.fromisoformat(str(state["after"][0])), int(state["after"][1])) if state["after"] else None
         total, items = self.catalog.changed_items(
             since=since, before=before, kind=kind, collection=collection, after=after, limit=self.web.oai_page_size
         )
@@ -216,8 +249,8 @@ class _Handler:
                 raise OAIError("badResumptionToken", "the list this token continues has changed; start again")
             raise OAIError("noRecordsMatch", "no records match these arguments")
         out = self._el(verb)
-        for item in items:
-            out.append(self._record(item) if verb == "ListRecords" else self._header(item))
+        for changed in items:
+            out.append(self._record(changed.item) if verb == "ListRecords" else self._header(changed.item))
         cursor = state["cursor"]
         delivered = cursor + len(items)
         if delivered < total or "resumptionToken" in args:
@@ -225,11 +258,11 @@ class _Handler:
             token.set("completeListSize", str(total))
             token.set("cursor", str(cursor))
             if delivered < total:
-                last = items[-1]["position"]
-                token.text = _encode_token({**state, "after": [last[0].isoformat(), last[1]], "cursor": delivered})
+                last_at, last_id = items[-1].position
+                token.text = _encode_token({**state, "after": [last_at.isoformat(), last_id], "cursor": delivered})
         return out
 
-    def _item(self, oai_identifier: str) -> dict:
+    def _item(self, oai_identifier: str) -> CatalogItem:
         prefix = f"oai:{self.web.oai_repository_id}:"
         item = None
         if oai_identifier.startswith(prefix):
@@ -256,24 +289,24 @@ class _Handler:
                 return None, collection
         raise OAIError("noRecordsMatch", f"there is no set {spec!r} (ListSets names them)")
 
-    def _header(self, item: dict):
+    def _header(self, item: CatalogItem) -> etree._Element:
         header = self._el("header")
-        if item["status"] != "available":
+        if not item.available:
             header.set("status", "deleted")
-        self._el("identifier", f"oai:{self.web.oai_repository_id}:{item['identifier']}", header)
-        self._el("datestamp", _datestamp(item["updated_at"]), header)
-        self._el("setSpec", f"kind:{item['kind']}", header)
-        if item.get("collection"):
-            self._el("setSpec", set_spec_for_collection(item["collection"]), header)
+        self._el("identifier", f"oai:{self.web.oai_repository_id}:{item.identifier}", header)
+        self._el("datestamp", _datestamp(item.updated_at), header)
+        self._el("setSpec", f"kind:{item.kind}", header)
+        if item.collection:
+            self._el("setSpec", set_spec_for_collection(item.collection), header)
         return header
 
-    def _record(self, item: dict):
+    def _record(self, item: CatalogItem) -> etree._Element:
         record = self._el("record")
         record.append(self._header(item))
-        if item["status"] == "available":
+        if item.available:
             metadata = self._el("metadata", None, record)
-            dc = {**item, "url": f"{self.site_url}/items/{item['identifier']}"}
-            metadata.append(etree.fromstring(dublin_core_xml(dc)))
+            dc = dublin_core_xml(item.record(), url=f"{self.site_url}/items/{item.identifier}")
+            metadata.append(etree.fromstring(dc))
         return record
 
 
@@ -292,9 +325,9 @@ def _check_prefix(prefix: str) -> None:
 def _parse_date(value: str, name: str) -> tuple[datetime, str]:
     try:
         if _DAY.match(value):
-            return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc), "day"
+            return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC), "day"
         if _SECOND.match(value):
-            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc), "second"
+            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC), "second"
     except ValueError:
         pass
     raise OAIError("badArgument", f"{name}={value!r} is not a date (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)")
@@ -302,13 +335,14 @@ def _parse_date(value: str, name: str) -> tuple[datetime, str]:
 
 def _date_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
     """``from`` and ``until`` as a half-open range [start, end); ``until`` is inclusive."""
-    start = end = None
+    start: datetime | None = None
+    end: datetime | None = None
     if since is not None:
         start, since_granularity = _parse_date(since, "from")
     if until is not None:
         until_at, until_granularity = _parse_date(until, "until")
         end = until_at + (timedelta(days=1) if until_granularity == "day" else timedelta(seconds=1))
-        if since is not None:
+        if start is not None:
             if since_granularity != until_granularity:
                 raise OAIError("badArgument", "from and until must have the same granularity")
             if start > until_at:
@@ -316,14 +350,14 @@ def _date_range(since: str | None, until: str | None) -> tuple[datetime | None, 
     return start, end
 
 
-def _encode_token(state: dict) -> str:
+def _encode_token(state: _ListState) -> str:
     blob = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(blob).decode().rstrip("=")
 
 
-def _decode_token(token: str, verb: str) -> dict:
+def _decode_token(token: str, verb: str) -> _ListState:
     try:
-        state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        state: _ListState = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if state["verb"] != verb:
             raise ValueError("token of another verb")
         _check_prefix("oai_dc")
@@ -331,7 +365,7 @@ def _decode_token(token: str, verb: str) -> dict:
         if state["since"]:
             datetime.fromisoformat(state["since"])
         if state["after"] is not None:
-            datetime.fromisoformat(state["after"][0])
+            datetime.fromisoformat(str(state["after"][0]))
             int(state["after"][1])
         if not isinstance(state["cursor"], int) or state["cursor"] < 0:
             raise ValueError("bad cursor")
@@ -343,13 +377,13 @@ def _decode_token(token: str, verb: str) -> dict:
 
 
 def _datestamp(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _error(root, error: OAIError) -> None:
+def _error(root: etree._Element, error: OAIError) -> None:
     element = etree.SubElement(root, f"{{{OAI}}}error", code=error.code)
     element.text = error.message
 
 
-def _serialise(root) -> bytes:
+def _serialise(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from digitize.errors import StorageError
+from digitize.files import atomic_output
 from digitize.storage.objects import ObjectStore
 
 __all__ = ["PageRenderer"]
@@ -32,7 +33,7 @@ class PageRenderer:
         self.store = store
         self.cache_dir = cache_dir
         self._lock = threading.Lock()
-        self._images: OrderedDict[tuple, bytes] = OrderedDict()
+        self._images: OrderedDict[tuple[str, str, int, int], bytes] = OrderedDict()
         self._keep = keep
 
     def render(self, key: str, sha256: str, page_index: int, width: int) -> bytes | None:
@@ -54,10 +55,8 @@ class PageRenderer:
         path = self.cache_dir / f"{sha256}.pdf"
         if not path.exists():
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".part")
-            with self.store.open_read(key) as source, open(partial, "wb") as target:
+            with self.store.open_read(key) as source, atomic_output(path) as target:
                 shutil.copyfileobj(source, target, 1 << 20)
-            partial.replace(path)
         return path
 
 

@@ -16,13 +16,17 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefect import flow
 
 from digitize.errors import DigitizeError
-from digitize.settings import Settings, load_settings
 from digitize.flows.batch import digitize_batch
 from digitize.scanners.inbox import HotFolder, Waiting
+from digitize.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
 
 __all__ = ["InboxRun", "digitize_inbox", "inbox_deployment", "hot_folder"]
 
@@ -55,15 +59,20 @@ def _run_one(hot: HotFolder, batch: Path, settings: Settings, run: InboxRun) -> 
         ok, text = False, json.dumps({"batch": batch.name, "stage": exc.stage, "error": exc.message}, indent=1)
     except Exception as exc:  # never let one batch stop the night's work
         log.exception("batch %s crashed", batch.name)
-        ok, text = False, json.dumps({"batch": batch.name, "stage": "internal", "error": f"{type(exc).__name__}: {exc}"})
+        error = {"batch": batch.name, "stage": "internal", "error": f"{type(exc).__name__}: {exc}"}
+        ok, text = False, json.dumps(error)
     final = hot.finish(batch, ok, text)
     (run.done if ok else run.failed).append(final.name)
 
 
 @flow(name="digitize-inbox", log_prints=False)
-def digitize_inbox(settings: Settings | None = None) -> InboxRun:
-    """Process every complete batch in the hot folder; the rest wait, with the reason."""
-    settings = settings or load_settings()
+def digitize_inbox(settings: Settings | None = None, config_file: str | None = None) -> InboxRun:
+    """Process every complete batch in the hot folder; the rest wait, with the reason.
+
+    Without ``settings`` (a scheduled run), they are read from the environment
+    and ``config_file`` (else ``DIGITIZE_CONFIG``).
+    """
+    settings = settings or load_settings(Path(config_file) if config_file else None)
     hot = hot_folder(settings)
     hot.ensure()
     run = InboxRun([], [], [])
@@ -76,14 +85,20 @@ def digitize_inbox(settings: Settings | None = None) -> InboxRun:
     return run
 
 
-def inbox_deployment(settings: Settings):
-    """The nightly run of the inbox, as a Prefect deployment (not yet registered)."""
+def inbox_deployment(settings: Settings, config_file: Path | None = None) -> RunnerDeployment:
+    """The nightly run of the inbox, as a Prefect deployment (not yet registered).
+
+    Each scheduled run reads its settings afresh, from the environment of the
+    serving process and ``config_file`` (passed as a flow parameter).
+    """
     from prefect.schedules import Cron
 
     schedule = settings.schedule
-    return digitize_inbox.to_deployment(
+    deployment: RunnerDeployment = digitize_inbox.to_deployment(  # type: ignore[assignment]  # sync here
+        parameters={"config_file": str(config_file.resolve())} if config_file else {},
         name=schedule.deployment_name,
         schedules=[Cron(schedule.cron, timezone=schedule.timezone)],
         description="Digitize every complete batch in the hot folder's inbox.",
         tags=["digitize"],
     )
+    return deployment

@@ -17,40 +17,47 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from digitize.flows.children import die_with_parent
+
+if TYPE_CHECKING:
+    from prefect.server.api.server import SubprocessASGIServer
 
 __all__ = ["prefect_api"]
 
 log = logging.getLogger(__name__)
 
 
-def _server_class():
+def _server_class() -> type[SubprocessASGIServer]:
     from prefect.server.api.server import SubprocessASGIServer
 
     class ChildServer(SubprocessASGIServer):
         """Prefect's temporary server, started so that it dies with this process."""
 
-        def _run_uvicorn_command(self) -> "subprocess.Popen[Any]":
+        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
             if not sys.platform.startswith("linux"):
                 return super()._run_uvicorn_command()
             parent = os.getpid()
-            real_popen = subprocess.Popen
+            real_popen: Callable[..., subprocess.Popen[Any]] = subprocess.Popen
 
-            def popen(*args: Any, **kwargs: Any) -> "subprocess.Popen[Any]":
-                return real_popen(*args, preexec_fn=lambda: die_with_parent(parent), **kwargs)
+            def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
+                started: subprocess.Popen[Any] = real_popen(
+                    *args, preexec_fn=lambda: die_with_parent(parent), **kwargs
+                )
+                return started
 
             # Prefect builds the command line; only the way the process starts changes.
             import prefect.server.api.server as module
 
-            module.subprocess = _PopenWith(popen)
+            setattr(module, "subprocess", _PopenWith(popen))  # noqa: B010 - a module attribute Prefect does not export
             try:
                 return super()._run_uvicorn_command()
             finally:
-                module.subprocess = subprocess
+                setattr(module, "subprocess", subprocess)  # noqa: B010
 
     return ChildServer
 
@@ -58,7 +65,7 @@ def _server_class():
 class _PopenWith:
     """The ``subprocess`` module as Prefect's server module sees it, with another ``Popen``."""
 
-    def __init__(self, popen) -> None:
+    def __init__(self, popen: Callable[..., subprocess.Popen[Any]]) -> None:
         self.Popen = popen
 
     def __getattr__(self, name: str) -> Any:
@@ -89,7 +96,9 @@ def prefect_api(timeout: int = 120) -> Iterator[str]:
         try:
             from prefect.logging.handlers import APILogHandler
 
-            APILogHandler.flush()
+            # Prefect 3 made flush an instance method: this call raises TypeError, swallowed below, so
+            # nothing is flushed (behaviour kept in the refactor; reported to the lead).
+            APILogHandler.flush()  # type: ignore[call-arg]
         except Exception:  # pragma: no cover - best effort before shutdown
             pass
         os.environ.pop("PREFECT_API_URL", None)

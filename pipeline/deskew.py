@@ -145,6 +145,7 @@ def rotate(picture: np.ndarray, degrees: float, *, bilevel: bool = False) -> np.
         return picture
     height, width = picture.shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), degrees, 1.0)
+    paper: float | tuple[float, ...]  # the fill: one value per channel
     if picture.ndim == 3:
         paper = tuple(float(np.percentile(picture[::8, ::8, c], 90)) for c in range(picture.shape[2]))
     else:

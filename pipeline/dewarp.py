@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from digitize.pipeline.shrink import shrink
 
@@ -91,7 +92,7 @@ def _polyfit(x: np.ndarray, y: np.ndarray, degree: int) -> np.ndarray:
     scaled x: a few µs instead of an SVD, ample for a cubic on one line."""
     scale = float(np.abs(x).max()) or 1.0
     v = np.vander(x / scale, degree + 1)
-    coefficients = np.linalg.solve(v.T @ v, v.T @ y)
+    coefficients: npt.NDArray[np.float64] = np.linalg.solve(v.T @ v, v.T @ y)
     return coefficients / scale ** np.arange(degree, -1, -1)
 
 
@@ -207,7 +208,7 @@ def find_warp(grey: np.ndarray, dpi: float) -> Warp | None:
     # Each column: interpolate in y between the lines that reach it (a
     # shorter line's missing end follows its neighbours above and below).
     grid_rows = np.linspace(0.0, small_h - 1.0, max(2, round(small_h / step) + 1))
-    field = np.zeros((grid_rows.size, columns.size), np.float64)
+    field: np.ndarray = np.zeros((grid_rows.size, columns.size), np.float64)
     for j in range(columns.size):
         known = ~np.isnan(shifts[:, j])
         if known.sum() >= 1:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import zlib
 from pathlib import Path
 
@@ -29,17 +28,22 @@ from PIL import Image
 
 from digitize.checksums import sha256_file
 from digitize.errors import OutputError, VerificationError
+from digitize.files import atomic_path, atomic_write_text
 
-__all__ = ["add_title_layer", "tiff_page_pdf", "can_embed_tiff", "verify_masters", "access_copy_jpeg", "pdf_image_samples"]
+__all__ = [
+    "add_title_layer", "tiff_page_pdf", "can_embed_tiff", "verify_masters", "access_copy_jpeg", "pdf_image_samples",
+]
 
 log = logging.getLogger(__name__)
 
 _TIFF = {".tif", ".tiff"}
 
 
-def _tiff_page(source: Path, frame: int):
+def _tiff_page(source: Path, frame: int) -> tuple[tifffile.TiffFile, tifffile.TiffPage]:
     tif = tifffile.TiffFile(source)
-    return tif, tif.pages[frame]
+    page = tif.pages[frame]
+    # tifffile hands out a lighter TiffFrame only when asked to (useframes); never here.
+    return tif, page if isinstance(page, tifffile.TiffPage) else page.aspage()
 
 
 def can_embed_tiff(source: Path, frame: int) -> bool:
@@ -65,7 +69,7 @@ def can_embed_tiff(source: Path, frame: int) -> bool:
         )
 
 
-def tiff_page_pdf(source: Path, frame: int, dpi: float, out: Path) -> dict:
+def tiff_page_pdf(source: Path, frame: int, dpi: float, out: Path) -> dict[str, str | None]:
     """A one-page PDF holding TIFF frame ``frame`` exactly, at its bit depth and with its ICC profile.
 
     Returns what was embedded (for the page's processing steps).
@@ -86,6 +90,7 @@ def tiff_page_pdf(source: Path, frame: int, dpi: float, out: Path) -> dict:
     bits = samples.dtype.itemsize * 8
     data = np.ascontiguousarray(samples.astype(samples.dtype.newbyteorder(">"), copy=False)).tobytes()
     pdf = pikepdf.new()
+    colour_space: pikepdf.Array | pikepdf.Name
     if icc_bytes:
         profile = pikepdf.Stream(pdf, icc_bytes)
         profile.N = channels
@@ -106,9 +111,8 @@ def tiff_page_pdf(source: Path, frame: int, dpi: float, out: Path) -> dict:
     pdf_page = pdf.pages[0]
     pdf_page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image))
     pdf_page.Contents = pikepdf.Stream(pdf, content)
-    tmp = out.with_name(f".{out.name}.tmp")
-    pdf.save(tmp, deterministic_id=True)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        pdf.save(tmp, deterministic_id=True)
     return {
         "embedded": f"TIFF samples, {bits}-bit, {channels} channel(s), Flate (lossless)",
         "icc_profile_sha256": hashlib.sha256(icc_bytes).hexdigest() if icc_bytes else None,
@@ -188,7 +192,7 @@ def add_title_layer(
         grey = Image.fromarray((np.asarray(grey, dtype=np.uint16) >> 8).astype(np.uint8))
     page_div, _ = tesseract.recognize_hocr(grey, model=model, dpi=dpi, tessdata=info.tessdata)
     hocr_path = work_dir / "titles.hocr"
-    hocr_path.write_text(tesseract.hocr_document(page_div, info.version, language), encoding="utf-8")
+    atomic_write_text(hocr_path, tesseract.hocr_document(page_div, info.version, language))
     ocr = parse_hocr(hocr_path)
     lines = tuple(
         line
@@ -199,11 +203,9 @@ def add_title_layer(
     kept = OcrPage(ocr.width, ocr.height, lines)
     words = [w.text for w in kept.words]
     text_path = work_dir / "titles.txt"
-    text_path.write_text(page_text(kept), encoding="utf-8")
+    atomic_write_text(text_path, page_text(kept))
     if words:
-        tmp = pdf_path.with_name(f".{pdf_path.name}.titles")
-        with pikepdf.open(pdf_path) as pdf:
+        with atomic_path(pdf_path) as tmp, pikepdf.open(pdf_path) as pdf:
             add_text_layer(pdf, pdf.pages[0], kept, words, dpi, info.tessdata)
             pdf.save(tmp, deterministic_id=True)
-        os.replace(tmp, pdf_path)
     return text_path, len(words)

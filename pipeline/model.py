@@ -79,7 +79,7 @@ class PageResult:
         return json.dumps(data, default=str, ensure_ascii=False, indent=1)
 
     @classmethod
-    def from_json(cls, blob: str) -> "PageResult":
+    def from_json(cls, blob: str) -> PageResult:
         data = json.loads(blob)
         for name in ("source", "pdf", "hocr", "text", "text_latin"):
             if data.get(name) is not None:

@@ -16,6 +16,7 @@ corrected. Both have the same size, so OCR word boxes fit the picture.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cv2
 import numpy as np
@@ -67,7 +68,7 @@ def focus(centre: np.ndarray) -> float | None:
     :func:`ocr_input` cuts it (None if it holds no ink)."""
     if centre.size < 9 or min(centre.shape) < 3:
         return None
-    if cv2.countNonZero(cv2.compare(centre, 128, cv2.CMP_LT)) <= 0.002 * centre.size:
+    if cv2.countNonZero(cv2.compare(centre, 128, cv2.CMP_LT)) <= 0.002 * centre.size:  # type: ignore[call-overload]  # OpenCV's stubs lack the scalar operand
         return None
     # 16-bit integers hold a 3×3 Laplacian of 8-bit pixels exactly.
     _, deviation = cv2.meanStdDev(cv2.Laplacian(centre, cv2.CV_16S))
@@ -91,7 +92,7 @@ def noise_level(flat: np.ndarray) -> float:
     if min(flat.shape) < 8:
         return 0.0
     smooth = cv2.medianBlur(flat, 3)
-    paper = cv2.compare(cv2.erode(smooth, np.ones((7, 7), np.uint8)), 200, cv2.CMP_GT)
+    paper = cv2.compare(cv2.erode(smooth, np.ones((7, 7), np.uint8)), 200, cv2.CMP_GT)  # type: ignore[call-overload]  # OpenCV's stubs lack the scalar operand
     # The differences are whole numbers 0-255: their histogram over the
     # paper gives the median and the share of specks without sorting.
     counts = cv2.calcHist([cv2.absdiff(flat, smooth)], [0], paper, [256], [0, 256]).ravel()
@@ -138,8 +139,8 @@ def despeckle(grey: np.ndarray, dpi: float) -> tuple[np.ndarray, int]:
         # (OpenCV's own operations on 0/255 masks: a few times cheaper
         # than the same steps in NumPy on a whole page.)
         count = cv2.boxFilter(ink, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
-        candidate = cv2.bitwise_and(cv2.compare(ink, 1, cv2.CMP_EQ), cv2.compare(count, largest, cv2.CMP_LE))
-        others = cv2.bitwise_and(cv2.compare(ink, 1, cv2.CMP_EQ), cv2.bitwise_not(candidate))
+        candidate = cv2.bitwise_and(cv2.compare(ink, 1, cv2.CMP_EQ), cv2.compare(count, largest, cv2.CMP_LE))  # type: ignore[call-overload]  # OpenCV's stubs lack the scalar operand
+        others = cv2.bitwise_and(cv2.compare(ink, 1, cv2.CMP_EQ), cv2.bitwise_not(candidate))  # type: ignore[call-overload]  # OpenCV's stubs lack the scalar operand
         remove = cv2.bitwise_and(candidate, cv2.bitwise_not(cv2.dilate(others, np.ones((3, 3), np.uint8))))
     else:
         _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
@@ -211,8 +212,8 @@ def ocr_input(
     white_share: float = 0.65,
     uneven_limit: float = 0.08,
     soft_focus: float = 1500.0,
-) -> tuple[np.ndarray, dict]:
-    """The image Tesseract reads, and what was done to make it.
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The image Tesseract reads, and what was done to make it (the settings of its ProcessingStep).
 
     Same size as ``grey`` (so OCR boxes fit the access picture). Measured on
     samples/degrade.py pages (bench/ocr_quality.py): dividing by the
@@ -241,7 +242,7 @@ def ocr_input(
     level = noise_level(middle)
     through = show_through(middle, dpi)
     sharpness = focus(middle)
-    info: dict = {"background_spread": round(spread, 3), "noise_level": round(level, 2),
+    info: dict[str, Any] = {"background_spread": round(spread, 3), "noise_level": round(level, 2),
                   "show_through": round(through, 3), "focus": None if sharpness is None else round(sharpness, 1)}
     soft = sharpness is not None and sharpness < soft_focus
     if spread < uneven_limit and level < 1.0 and through <= show_through_limit and not soft and binarize == "none":

@@ -18,6 +18,7 @@ returned turn is what to rotate the scan by to make it upright.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -40,7 +41,7 @@ class Orientation:
     confidence_turned: float | None = None
 
 
-def _profile_score(points, rows: int, max_degrees: float) -> float:
+def _profile_score(points: deskew.InkPoints, rows: int, max_degrees: float) -> float:
     """Best sharpness of the row profile over skews up to ``max_degrees``,
     normalised (ink spread evenly over the ``rows`` scores 1) so the page
     and the page turned compare."""
@@ -112,7 +113,9 @@ def pick_strip(grey: np.ndarray, dpi: float, lines: int = 2) -> tuple[int, int, 
     return left, top, right, min(height, bottom)
 
 
-def upside_down(strip: np.ndarray, read_confidence, margin: float = 10.0) -> Orientation:
+def upside_down(
+    strip: np.ndarray, read_confidence: Callable[[np.ndarray], float | None], margin: float = 10.0
+) -> Orientation:
     """Compare the OCR confidence of ``strip`` as it is and turned by 180°.
 
     ``read_confidence(array) -> float | None`` reads a strip with the page's

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
-import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import pikepdf
 from PIL import Image
 
 from digitize.errors import DigitizeError, ImageStageError, OutputError
-from digitize.settings import Settings
+from digitize.files import atomic_path, atomic_write_bytes
 from digitize.pipeline import masters, postcorrect, quality, tesseract
 from digitize.pipeline.hocr import page_text, parse_hocr
 from digitize.pipeline.model import PageJob, PageResult, ProcessingStep
@@ -32,9 +33,10 @@ from digitize.pipeline.page_image import clean_page, recheck_upside_down
 from digitize.pipeline.prepare import prepare
 from digitize.pipeline.textlayer import add_text_layer, layers_for
 from digitize.scanners.images import load_page
+from digitize.settings import Settings
 from digitize.transliteration import RULES_VERSION, transliterate_words
 
-__all__ = ["PIPELINE_VERSION", "process_page", "page_cache_key", "finished_page"]
+__all__ = ["PIPELINE_VERSION", "process_page", "page_cache_key", "page_settings_fingerprint", "finished_page"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,29 @@ PIPELINE_VERSION = "4"  # 2: crop, orientation, OCR-input normalisation, quality
 _RESULT = "page.json"
 
 
+# The settings a page's stages read, and nothing else: changing any other
+# (the thumbnail size, the EPUB, storage) must not redo the OCR of every page.
+# Every image setting is read (pipeline/page_image.py, quality control); the
+# OCR model comes with the job; the timeout changes no output.
+_PAGE_SETTINGS: dict[str, set[str] | None] = {
+    "ocr": {"tessdata", "page_segmentation_mode", "postcorrect", "postcorrect_min_confidence"},
+    "image": None,  # all of them
+    "pdf": {"text_layer", "image_codec", "jpeg2000_rate", "max_dpi", "score_ocr"},
+}
+
+
+def page_settings_fingerprint(settings: Settings) -> str:
+    """A short hash of the settings that change a page's outputs."""
+    data = {
+        part: getattr(settings, part).model_dump(mode="json", include=fields)
+        for part, fields in _PAGE_SETTINGS.items()
+    }
+    blob = json.dumps(data, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 def page_cache_key(job: PageJob, settings: Settings) -> str:
+    """The key of a page's result: its scan, its job and the settings its stages read."""
     parts = [
         PIPELINE_VERSION,
         job.kind,
@@ -57,7 +81,7 @@ def page_cache_key(job: PageJob, settings: Settings) -> str:
         str(job.part),
         str(job.binarize_access),
         job.language,
-        settings.fingerprint("ocr", "image", "pdf"),
+        page_settings_fingerprint(settings),
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
@@ -82,12 +106,6 @@ def finished_page(job: PageJob, settings: Settings) -> PageResult | None:
     return _cached(job, page_cache_key(job, settings))
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def process_page(job: PageJob, settings: Settings) -> PageResult:
     """Process one page; reuse a finished result with the same inputs."""
     key = page_cache_key(job, settings)
@@ -100,7 +118,7 @@ def process_page(job: PageJob, settings: Settings) -> PageResult:
         result = _process_text_page(job, settings, key)
     else:
         result = _process_image_page(job, settings, key)
-    _write_atomic(job.work_dir / _RESULT, result.to_json().encode("utf-8"))
+    atomic_write_bytes(job.work_dir / _RESULT, result.to_json().encode("utf-8"))
     return result
 
 
@@ -135,12 +153,13 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
         dpi=dpi,
         tessdata=info.tessdata,
         psm=settings.ocr.page_segmentation_mode,
+        timeout=settings.ocr.timeout_seconds,
     )
     if recheck_upside_down(cleaned, confidence, settings, model=job.ocr_model, dpi=dpi, tessdata=info.tessdata):
         picture = cleaned.picture  # read badly because it was upside down: read it again upright
         page_div, confidence = tesseract.recognize_hocr(
             Image.fromarray(cleaned.ocr), model=job.ocr_model, dpi=dpi, tessdata=info.tessdata,
-            psm=settings.ocr.page_segmentation_mode,
+            psm=settings.ocr.page_segmentation_mode, timeout=settings.ocr.timeout_seconds,
         )
     corrected_step = None
     if settings.ocr.postcorrect:  # before the hOCR is written: everything downstream reads the corrected words
@@ -153,14 +172,14 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
         seconds["postcorrect"] = time.perf_counter() - fix_clock
         clock += seconds["postcorrect"]  # not counted in "ocr"
     hocr_path = job.work_dir / "page.hocr"
-    _write_atomic(hocr_path, tesseract.hocr_document(page_div, info.version, job.language).encode("utf-8"))
+    atomic_write_bytes(hocr_path, tesseract.hocr_document(page_div, info.version, job.language).encode("utf-8"))
     ocr = parse_hocr(hocr_path)
     image_steps = tuple(cleaned.steps)
     seconds["ocr"] = time.perf_counter() - clock
     page_quality = quality.assess(
         cleaned.measures, dpi=dpi, skew_degrees=angle, turned_degrees=cleaned.turned_degrees,
         confidence=confidence, words=len(ocr.words),
-        thresholds=quality.QualityThresholds(**settings.image.quality.model_dump()),
+        thresholds=settings.image.quality,
     )
     if page_quality["rescan"]:
         log.warning("%s: flagged for re-scanning: %s", job.label, "; ".join(page_quality["reasons"]))
@@ -171,15 +190,17 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
     latin_words = transliterate_words(words, year=job.year)
     text_path = job.work_dir / "text.original.txt"
     latin_path = job.work_dir / "text.latin.txt"
-    _write_atomic(text_path, page_text(ocr).encode("utf-8"))
-    _write_atomic(latin_path, page_text(ocr, latin_words).encode("utf-8"))
+    atomic_write_bytes(text_path, page_text(ocr).encode("utf-8"))
+    atomic_write_bytes(latin_path, page_text(ocr, latin_words).encode("utf-8"))
     seconds["transliterate"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     access, access_dpi, encoding = _encode_access_image(picture, bilevel, dpi, settings)
     pdf_path = job.work_dir / "page.pdf"
     layers = layers_for(settings.pdf.text_layer, words, latin_words)
-    _page_pdf(access, access_dpi, pdf_path, lambda pdf, page: add_text_layer(pdf, page, ocr, layers, dpi, info.tessdata))
+    _page_pdf(
+        access, access_dpi, pdf_path, lambda pdf, page: add_text_layer(pdf, page, ocr, layers, dpi, info.tessdata)
+    )
     seconds["pdf"] = time.perf_counter() - clock
 
     steps = (
@@ -259,7 +280,9 @@ def _encode_access_image(
     return buffer.getvalue(), dpi, f"JPEG q{quality}"
 
 
-def _page_pdf(image_bytes: bytes, dpi: float, out: Path, decorate=None) -> None:
+def _page_pdf(
+    image_bytes: bytes, dpi: float, out: Path, decorate: Callable[[pikepdf.Pdf, pikepdf.Page], None] | None = None
+) -> None:
     """A one-page PDF of an image at ``dpi``, optionally decorated (text layer)."""
     try:
         layout = img2pdf.get_fixed_dpi_layout_fun((dpi, dpi))
@@ -267,9 +290,8 @@ def _page_pdf(image_bytes: bytes, dpi: float, out: Path, decorate=None) -> None:
         with pikepdf.open(io.BytesIO(data)) as pdf:
             if decorate is not None:
                 decorate(pdf, pdf.pages[0])
-            tmp = out.with_name(f".{out.name}.tmp")
-            pdf.save(tmp, deterministic_id=True)
-        os.replace(tmp, out)
+            with atomic_path(out) as tmp:
+                pdf.save(tmp, deterministic_id=True)
     except DigitizeError:
         raise
     except (img2pdf.ImageOpenError, img2pdf.AlphaChannelError, pikepdf.PdfError, OSError, ValueError) as exc:
@@ -304,7 +326,7 @@ def _process_image_page(job: PageJob, settings: Settings, key: str) -> PageResul
     else:
         _page_pdf(_lossless_png(loaded.image), dpi, pdf_path)
         embedded = "PNG (lossless) of the decoded frame"
-    steps = (
+    steps: tuple[ProcessingStep, ...] = (
         ProcessingStep("load", "decoded the scanned page", {"file": job.source.name, "frame": job.frame, "dpi": dpi}),
         ProcessingStep("pdf", "lossless access PDF; no image processing", {"embedded": embedded}),
     )

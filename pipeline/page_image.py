@@ -21,10 +21,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from digitize.settings import Settings
 from digitize.pipeline import crop, deskew, dewarp, normalize, orientation, quality, spread, tesseract
 from digitize.pipeline.model import ProcessingStep
 from digitize.pipeline.prepare import WorkingImage
+from digitize.settings import Settings
 
 __all__ = ["CleanPage", "clean_page", "recheck_upside_down"]
 
@@ -108,7 +108,9 @@ def clean_page(
         ))
 
     ocr, how = normalize.ocr_input(grey, dpi, binarize=options.ocr_binarization)
-    steps.append(ProcessingStep("normalize", "OCR input: background divided out, speckle and show-through removed", how))
+    steps.append(
+        ProcessingStep("normalize", "OCR input: background divided out, speckle and show-through removed", how)
+    )
 
     cleaned = CleanPage(picture=picture, ocr=ocr, bilevel=bilevel, skew_degrees=angle, turned_degrees=turned,
                         measures={}, steps=steps)

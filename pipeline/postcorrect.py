@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +46,7 @@ from pathlib import Path
 from lxml import etree
 
 from digitize.errors import DigitizeError, OutputError
+from digitize.files import atomic_write_text
 from digitize.pipeline.hocr import word_confidence
 from digitize.pipeline.model import ProcessingStep
 from digitize.transliteration import transliterate_word
@@ -207,6 +207,7 @@ def correct_word(
     Punctuation around the word is kept as it is.
     """
     match = _EDGES.match(word)
+    assert match is not None  # the pattern matches any string
     lead, core, trail = match.group(1), match.group(2), match.group(3)
     if not core:
         return word, None
@@ -233,7 +234,7 @@ def correct_word(
 
 # -- a page of hOCR ------------------------------------------------------------
 
-def _text_holder(word_el) -> etree._Element | None:
+def _text_holder(word_el: etree._Element) -> etree._Element | None:
     """The one element whose .text is the word (the span, or a <strong>/<em> inside it)."""
     holders = [el for el in word_el.iter() if (el.text or "").strip()]
     tails = [el for el in word_el.iter() if el is not word_el and (el.tail or "").strip()]
@@ -271,7 +272,8 @@ class Corrector:
                 holder = _text_holder(word_el)
                 if holder is None:
                     continue
-                text = holder.text.strip()
+                raw = holder.text or ""  # never empty: _text_holder chose it for its text
+                text = raw.strip()
                 confidence = word_confidence(word_el.get("title"))
                 starts = sentence_start
                 sentence_start = bool(_SENTENCE_END.search(text))
@@ -282,7 +284,7 @@ class Corrector:
                                            year=self.year)
                 if rule is None or fixed == text:
                     continue
-                holder.text = holder.text.replace(text, fixed)
+                holder.text = raw.replace(text, fixed)
                 corrections.append(Correction(word_el.get("id", ""), text, fixed, rule))
         if not corrections:
             return PostCorrected(page_div, (), checked)
@@ -369,17 +371,11 @@ def _write_lexicon(path: Path, words: frozenset[str]) -> None:
     """Write the file whole or not at all (a temporary file renamed); a
     folder that cannot be written only costs the next worker the 0.8 s."""
     body = "\n".join([f"{_LEXICON_FORMAT} {len(words)}", *sorted(words)]) + "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(body, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, body)
     except OSError as exc:
         log.warning("cannot keep the lexicon in %s: %s", path.parent, exc)
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
 
 
 def apply(page_div: str, *, model: str, tessdata: Path, min_confidence: float,

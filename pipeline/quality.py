@@ -3,7 +3,7 @@
 Computed for every text page from what the image stages already have, so
 it costs a few milliseconds: resolution, focus (variance of the Laplacian),
 contrast, skew and turn found, blank page, OCR mean confidence. A page
-below a threshold (``ImageSettings.quality``) is flagged ``rescan`` with
+below a threshold (``settings.image.quality``, a ``QualitySettings``) is flagged ``rescan`` with
 its reasons; the page is still processed and published, and the flag is
 kept in the page result and the item's ``report.json`` for staff to act on.
 
@@ -14,23 +14,16 @@ of the scan as delivered) 160-255.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-__all__ = ["QualityThresholds", "measure_image", "assess"]
+from digitize.settings import QualitySettings
+
+__all__ = ["measure_image", "assess"]
 
 
-@dataclass(frozen=True)
-class QualityThresholds:
-    min_dpi: float = 250.0
-    min_focus: float = 500.0
-    min_contrast: float = 80.0
-    min_confidence: float = 60.0
-    blank_ink_share: float = 0.0015
-
-
-def measure_image(grey: np.ndarray, ocr: np.ndarray, focus: float | None) -> dict:
+def measure_image(grey: np.ndarray, ocr: np.ndarray, focus: float | None) -> dict[str, Any]:
     """Image measures: contrast of the scan as delivered, ink share of the
     OCR input; ``focus`` (variance of the Laplacian of the flattened page,
     see pipeline.normalize.focus) as measured by the normalisation stage."""
@@ -46,18 +39,18 @@ def measure_image(grey: np.ndarray, ocr: np.ndarray, focus: float | None) -> dic
 
 
 def assess(
-    measures: dict,
+    measures: dict[str, Any],
     *,
     dpi: float,
     skew_degrees: float,
     turned_degrees: int,
     confidence: float | None,
     words: int,
-    thresholds: QualityThresholds,
-) -> dict:
+    thresholds: QualitySettings,
+) -> dict[str, Any]:
     """The page's quality record: measures, ``blank``, ``rescan`` and reasons."""
     blank = measures["ink_share"] < thresholds.blank_ink_share and words == 0
-    reasons = []
+    reasons: list[str] = []
     if dpi < thresholds.min_dpi:
         reasons.append(f"resolution {dpi:.0f} dpi < {thresholds.min_dpi:.0f}")
     if not blank:

@@ -37,14 +37,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
+from digitize.files import atomic_write_text
 from digitize.pipeline import crop, deskew, orientation
 from digitize.pipeline.shrink import shrink
 
@@ -96,7 +96,8 @@ def _flatten(small: np.ndarray) -> np.ndarray:
 
 
 def _ink_columns(small: np.ndarray) -> np.ndarray:
-    return (_flatten(small) < 160).mean(axis=0)
+    columns: np.ndarray = (_flatten(small) < 160).mean(axis=0)  # share of ink in each column
+    return columns
 
 
 def find_gutter(grey: np.ndarray) -> int:
@@ -104,7 +105,7 @@ def find_gutter(grey: np.ndarray) -> int:
     small, factor = _small(grey)
     width = small.shape[1]
     if width < 6:
-        return grey.shape[1] // 2
+        return int(grey.shape[1] // 2)
     ink = _ink_columns(small)
     lo, hi = width // 3, max(width // 3 + 1, 2 * width // 3)
     window = max(1, width // 50)
@@ -176,7 +177,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(start, stop) of every run of True."""
     padded = np.concatenate(([False], mask, [False])).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))  # edges come in pairs
 
 
 def _merged(runs: list[tuple[int, int]], bridge: int) -> list[tuple[int, int]]:
@@ -306,7 +307,8 @@ def frame_sizes(path: Path) -> list[tuple[int, int]]:
     with Image.open(path) as image:
         for frame in range(getattr(image, "n_frames", 1)):
             image.seek(frame)  # sequential: Pillow keeps each frame's offset, so this stays linear
-            sizes.append(tuple(image.size))
+            width, height = image.size
+            sizes.append((width, height))
     return sizes
 
 
@@ -350,11 +352,16 @@ def _reduced_grey(path: Path, frame: int, max_pixels: int | None) -> np.ndarray:
     return small
 
 
+# One frame's entry in spreads.json, as JSON holds it: "spread", "size"
+# ([width, height] or None), SpreadEvidence's other fields, "adopted".
+_Record = dict[str, Any]
+
+
 def _cache_key(sha256: str, frame: int) -> str:
     return f"{sha256}:{frame}"
 
 
-def _read_cache(path: Path) -> dict[str, dict]:
+def _read_cache(path: Path) -> dict[str, _Record]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -373,7 +380,7 @@ _NOT_AGAINST = ("no text", "text on one side of the middle only", "no text lines
 _SAME_SIZE = 0.03
 
 
-def _adopt_spread_size(records: dict[str, dict]) -> None:
+def _adopt_spread_size(records: dict[str, _Record]) -> None:
     """A book scanner's frames of one item share a size. A wide frame the
     detector found no evidence against (a spread with a blank page, a page
     of pictures) is split like the item's spreads of the same size (within
@@ -384,7 +391,7 @@ def _adopt_spread_size(records: dict[str, dict]) -> None:
     found = [r for r in wide if r["spread"] and not r.get("adopted")]
 
     def same(a: list[int], b: list[int]) -> bool:
-        return all(abs(x - y) <= _SAME_SIZE * max(x, y) for x, y in zip(a, b))
+        return all(abs(x - y) <= _SAME_SIZE * max(x, y) for x, y in zip(a, b, strict=False))
 
     for record in wide:
         if record["spread"] or record.get("reason") not in _NOT_AGAINST:
@@ -396,7 +403,7 @@ def _adopt_spread_size(records: dict[str, dict]) -> None:
                           reason=f"{record['reason']}; split like the item's {len(alike)} spreads of the same size")
 
 
-def split_decisions(item: "Item", work_dir: Path, max_pixels: int | None = None) -> list[bool]:
+def split_decisions(item: Item, work_dir: Path, max_pixels: int | None = None) -> list[bool]:
     """For each page of ``item`` (in order): is this frame a two-page spread?
 
     Portrait frames are decided from their header; wide frames are decoded
@@ -413,9 +420,9 @@ def split_decisions(item: "Item", work_dir: Path, max_pixels: int | None = None)
     if all(key in cached for key in keys):
         return [cached[key]["spread"] for key in keys]
 
-    records: dict[str, dict] = {}
+    records: dict[str, _Record] = {}
     sizes: dict[Path, list[tuple[int, int]]] = {}
-    for page, key in zip(item.pages, keys):
+    for page, key in zip(item.pages, keys, strict=True):
         if key in cached:
             records[key] = cached[key]
             continue
@@ -427,7 +434,7 @@ def split_decisions(item: "Item", work_dir: Path, max_pixels: int | None = None)
                 sizes[page.path] = []
         known = sizes[page.path]
         size = known[page.frame] if page.frame < len(known) else None
-        record: dict = {"spread": False, "size": list(size) if size else None}
+        record: _Record = {"spread": False, "size": list(size) if size else None}
         if size is not None and size[0] >= size[1] * MIN_ASPECT:
             try:
                 evidence = examine(_reduced_grey(page.path, page.frame, max_pixels))
@@ -442,8 +449,6 @@ def split_decisions(item: "Item", work_dir: Path, max_pixels: int | None = None)
     _adopt_spread_size(records)
     decisions = [bool(records[key]["spread"]) for key in keys]
     work_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"detector": DETECTOR_VERSION, "frames": records}, ensure_ascii=False, indent=1),
-                   encoding="utf-8")
-    os.replace(tmp, cache_path)
+    body = json.dumps({"detector": DETECTOR_VERSION, "frames": records}, ensure_ascii=False, indent=1)
+    atomic_write_text(cache_path, body)
     return decisions

@@ -4,8 +4,9 @@ We drive Tesseract through tesserocr (the C++ API in-process) rather than
 the CLI: the model is loaded once per worker process and kept, instead of
 once per page (measured: 0.13 s load, then ~1.1 s per A5 page, against
 1.4 s per page for the CLI with one thread). Each worker runs one OpenMP
-thread (``OMP_THREAD_LIMIT=1``, set by :mod:`digitize`); we parallelise by
-page.
+thread (``OMP_THREAD_LIMIT=1``, set by
+:func:`digitize.settings.apply_process_defaults` where a process starts); we
+parallelise by page.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from digitize.errors import MissingDependencyError, OCRError
 
@@ -26,8 +30,12 @@ __all__ = [
     "find_tessdata",
     "check_model",
     "recognize_hocr",
+    "OCRTimeoutError",
     "strip_confidence",
 ]
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +86,15 @@ def find_tessdata(configured: Path | None = None) -> Path:
     )
 
 
-def _import_tesserocr():
+def _import_tesserocr() -> ModuleType:
     try:
         import tesserocr
     except ImportError as exc:  # pragma: no cover - install problem
         raise MissingDependencyError(
             f"the tesserocr Python package cannot be loaded ({exc}); run the project's setup (bin/setup)"
         ) from exc
-    return tesserocr
+    module: ModuleType = tesserocr  # tesserocr ships no types
+    return module
 
 
 @lru_cache(maxsize=4)
@@ -122,10 +131,19 @@ def _normalise_model(model: str) -> str:
     return "+".join(part.split("/")[-1] for part in model.split("+"))
 
 
+class OCRTimeoutError(OCRError):
+    """Tesseract did not finish a page within ``ocr.timeout_seconds``.
+
+    Not retried: the same page would take as long again.
+    """
+
+    retryable = False
+
+
 _local = threading.local()
 
 
-def _api(model: str, tessdata: Path, psm: int):
+def _api(model: str, tessdata: Path, psm: int) -> Any:  # a tesserocr.PyTessBaseAPI (tesserocr ships no types)
     """One loaded Tesseract per (thread, model): the model loads only once,
     and the page segmentation mode is set for each call (the page's, or
     single block for the orientation strip test), so the strip test needs
@@ -152,17 +170,28 @@ def _api(model: str, tessdata: Path, psm: int):
     return api
 
 
-def recognize_hocr(image, *, model: str, dpi: float, tessdata: Path, psm: int = 3) -> tuple[str, float | None]:
+def recognize_hocr(
+    image: Image.Image, *, model: str, dpi: float, tessdata: Path, psm: int = 3, timeout: float | None = None
+) -> tuple[str, float | None]:
     """Recognise a PIL image; return Tesseract's hOCR page and mean confidence.
 
     An empty page (no text found) is a normal result: an hOCR page with no
-    words and ``None`` confidence.
+    words and ``None`` confidence. ``timeout`` (seconds, ``ocr.timeout_seconds``)
+    is Tesseract's own deadline: it stops recognising in-process (layout
+    analysis may run a little past it) and the page fails with
+    :class:`OCRTimeoutError`.
     """
     api = _api(model, tessdata, psm)
     try:
         api.SetImage(image)
         api.SetSourceResolution(max(70, int(round(dpi))))
-        if not api.Recognize():
+        started = time.monotonic()
+        if not api.Recognize(timeout=_milliseconds(timeout)):
+            if timeout and time.monotonic() - started >= timeout:
+                raise OCRTimeoutError(
+                    f"Tesseract did not finish the page within {timeout:g} s (ocr.timeout_seconds, "
+                    "DIGITIZE_OCR__TIMEOUT_SECONDS); check the scan, or raise the timeout"
+                )
             raise OCRError("Tesseract failed to recognise the page")
         hocr = api.GetHOCRText(0)
         words = api.AllWordConfidences()
@@ -172,7 +201,12 @@ def recognize_hocr(image, *, model: str, dpi: float, tessdata: Path, psm: int = 
     return hocr or "", confidence
 
 
-def strip_confidence(image, *, model: str, dpi: float, tessdata: Path) -> float | None:
+def _milliseconds(timeout: float | None) -> int:
+    """Tesseract's deadline in milliseconds (0: none)."""
+    return max(1, round(timeout * 1000)) if timeout else 0
+
+
+def strip_confidence(image: Image.Image, *, model: str, dpi: float, tessdata: Path) -> float | None:
     """Mean word confidence of a few lines read as one block (orientation test).
 
     Uses the page's model with its own loaded instance (single-block

@@ -14,9 +14,10 @@ Tesseract's PDF renderer, written here because we need our own words
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import cast
 
 import pikepdf
 
@@ -169,8 +170,8 @@ def text_layer_content(
 
 def _as_layers(words: Sequence[str] | Sequence[Sequence[str]]) -> list[Sequence[str]]:
     if not words or isinstance(words[0], str):
-        return [words]  # type: ignore[list-item]
-    return list(words)  # type: ignore[arg-type]
+        return [cast("Sequence[str]", words)]  # one layer of words
+    return list(words)
 
 
 def layers_for(setting: str, original: Sequence[str], latin: Sequence[str]) -> list[Sequence[str]]:

@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import img2pdf
 import numpy as np
@@ -168,7 +169,7 @@ def _skews(rng: np.random.Generator, count: int) -> list[float]:
     return skews
 
 
-def _save(image: Image.Image, path: Path, **options: object) -> None:
+def _save(image: Image.Image, path: Path, **options: Any) -> None:  # Pillow's own type for save() options
     image.save(path, dpi=(DPI, DPI), **options)
 
 

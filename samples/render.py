@@ -70,7 +70,8 @@ class FontNotFoundError(MissingDependencyError, RuntimeError):
 
 def _glyph_bitmap(font: ImageFont.FreeTypeFont, text: str) -> np.ndarray:
     left, top, right, bottom = font.getbbox(text)
-    image = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
+    # FreeType boxes are whole pixels (the stubs allow floats for other fonts).
+    image = Image.new("L", (max(1, int(right - left)), max(1, int(bottom - top))), 0)
     ImageDraw.Draw(image).text((-left, -top), text, font=font, fill=255)
     return np.asarray(image)
 
@@ -201,7 +202,7 @@ def render_page(
             if not last and len(words) > 1:
                 gap = min(free / (len(words) - 1), max_gap)
             x = float(x0)
-            for word, word_width in zip(words, widths):
+            for word, word_width in zip(words, widths, strict=True):
                 draw.text((round(x), y), word, font=font, fill=ink)
                 x += word_width + gap
             printed.append(" ".join(words))
@@ -254,8 +255,8 @@ def render_score_page(
             step = int(rng.integers(-2, 11))  # half-spaces above the bottom line
             cy = bottom_line - step * space / 2 + line_w / 2
             for ledger in range(-2, step - 1, -2) if step < 0 else range(10, step + 1, 2):
-                ly = bottom_line - ledger * space / 2
-                draw.rectangle((x - space * 0.4, ly, x + head_w + space * 0.4, ly + line_w - 1), fill=0)
+                ledger_y = bottom_line - ledger * space / 2
+                draw.rectangle((x - space * 0.4, ledger_y, x + head_w + space * 0.4, ledger_y + line_w - 1), fill=0)
             draw.ellipse((x, cy - head_h / 2, x + head_w, cy + head_h / 2), fill=0)
             if step < 4:  # stem up on the right
                 draw.rectangle((x + head_w - line_w, cy - 3.5 * space, x + head_w, cy), fill=0)

@@ -11,10 +11,14 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from digitize.errors import PageReadError
+
+if TYPE_CHECKING:
+    import pikepdf
 
 __all__ = ["PAGE_SUFFIXES", "DEFAULT_MAX_PIXELS", "LoadedPage", "count_frames", "load_page"]
 
@@ -113,7 +117,7 @@ def _dpi_of(image: Image.Image) -> float | None:
     return None
 
 
-def _open_pdf(path: Path):
+def _open_pdf(path: Path) -> pikepdf.Pdf:
     import pikepdf
 
     try:
@@ -139,7 +143,7 @@ def _load_pdf_page(path: Path, frame: int, limit: int) -> LoadedPage:
         images = list(page.get_images(recursive=False).values())
         width_pt = float(page.mediabox[2]) - float(page.mediabox[0])
         if len(images) == 1:
-            pdf_image = PdfImage(images[0])
+            pdf_image = PdfImage(cast("pikepdf.Stream", images[0]))  # an image XObject is a stream
             _check_pixels(path, (pdf_image.width, pdf_image.height), limit)
             try:
                 pil = pdf_image.as_pil_image()

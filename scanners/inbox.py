@@ -35,11 +35,13 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TypedDict
 
 from digitize.errors import IntakeError
+from digitize.files import atomic_write_text
 from digitize.scanners.metadata import METADATA_FILENAME
 
 __all__ = ["HotFolder", "Waiting", "AREAS"]
@@ -48,6 +50,14 @@ log = logging.getLogger(__name__)
 
 AREAS = ("inbox", "processing", "done", "failed")
 _STATE = ".inbox-state.json"
+
+
+class _BatchState(TypedDict, total=False):
+    """What the state file remembers of one batch in the inbox."""
+
+    signature: str  # of its files when they last changed
+    since: float  # clock time of that change
+    requeued: bool  # put back from failed/: taken without waiting
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,7 @@ class HotFolder:
         self.quiet_seconds = quiet_seconds
         self.ready_marker = ready_marker
         self.clock = clock
-        self._state: dict[str, dict] | None = None
+        self._state: dict[str, _BatchState] | None = None
 
     def area(self, name: str) -> Path:
         return self.root / name
@@ -114,7 +124,7 @@ class HotFolder:
         self._save_state()
         return ready, waiting
 
-    def _not_ready_because(self, batch: Path, state: dict[str, dict], now: float) -> str | None:
+    def _not_ready_because(self, batch: Path, state: dict[str, _BatchState], now: float) -> str | None:
         if (batch / self.ready_marker).is_file():
             return None
         entry = state.get(batch.name, {})
@@ -132,7 +142,10 @@ class HotFolder:
                 "batch to process the other items"
             )
         if changed:
-            return f"files are still changing (waiting {self.quiet_seconds:.0f} s of quiet, or a {self.ready_marker} file)"
+            return (
+                f"files are still changing (waiting {self.quiet_seconds:.0f} s of quiet, "
+                f"or a {self.ready_marker} file)"
+            )
         quiet_for = now - entry["since"]
         if quiet_for < self.quiet_seconds:
             return f"quiet for {quiet_for:.0f} s of {self.quiet_seconds:.0f} s"
@@ -160,12 +173,9 @@ class HotFolder:
         os.rename(batch, dest)
         report_path = dest.with_name(f"{dest.name}.report.json")
         try:
-            tmp = report_path.with_name(f".{report_path.name}.tmp")
-            tmp.write_text(report, encoding="utf-8")
-            os.replace(tmp, report_path)
+            atomic_write_text(report_path, report)
         except OSError as exc:
             log.error("%s: could not write the report (%s); the batch is in %s", report_path, exc.strerror or exc, dest)
-            tmp.unlink(missing_ok=True)
         return dest
 
     def requeue(self, name: str) -> Path:
@@ -192,7 +202,7 @@ class HotFolder:
 
     # --- quiet-period state (kept between runs of `digitize inbox --once`) ---
 
-    def _load_state(self) -> dict[str, dict]:
+    def _load_state(self) -> dict[str, _BatchState]:
         if self._state is None:
             try:
                 self._state = json.loads((self.root / _STATE).read_text(encoding="utf-8"))
@@ -202,13 +212,10 @@ class HotFolder:
 
     def _save_state(self) -> None:
         path = self.root / _STATE
-        tmp = path.with_name(f"{path.name}.tmp")
         try:
-            tmp.write_text(json.dumps(self._state, indent=1), encoding="utf-8")
-            os.replace(tmp, path)
+            atomic_write_text(path, json.dumps(self._state, indent=1))
         except OSError as exc:  # a full disk: keep the state in memory, try again next scan
             log.warning("%s: could not save the inbox state (%s)", path, exc.strerror or exc)
-            tmp.unlink(missing_ok=True)
 
 
 def _listing(batch: Path) -> tuple[str, list[str], list[str]]:

@@ -32,7 +32,7 @@ METADATA_FILENAME = "item.toml"
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-class ItemKind(str, Enum):
+class ItemKind(str, Enum):  # noqa: UP042 -- StrEnum would change str() and format() of a kind
     TEXT = "text"
     SCORE = "score"
     ART = "art"

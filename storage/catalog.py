@@ -5,13 +5,17 @@ PostgreSQL (``postgresql+psycopg://...``). Registration is one transaction
 keyed by the item's identifier: registering again updates the item in
 place, so a re-run never duplicates records.
 
-The schema is created and upgraded by Alembic (``storage/migrations``) when
-a catalog is opened, the same migrations on SQLite and PostgreSQL.
+The schema (``storage.catalog_tables``) is created and upgraded by Alembic
+(``storage/migrations``) when a catalog is opened, the same migrations on
+SQLite and PostgreSQL.
 
-Search works in both scripts: titles, authors and page texts are kept a
-second time in a *search form* (``fold``: transliterated to Latin, lower
-case, the four Azerbaijani i's made one), and queries are folded the same
-way, so ``Азәрбајҹан`` and ``azərbaycan`` find the same items.
+Search works in both scripts (``storage.search``): titles, authors and
+page texts are kept a second time in a *search form*, and queries are
+folded the same way, so ``Азәрбајҹан`` and ``azərbaycan`` find the same
+items.
+
+What goes in and comes out are typed records (``storage.catalog_records``),
+re-exported here.
 """
 
 from __future__ import annotations
@@ -19,22 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import unicodedata
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import (
-    JSON,
-    DateTime,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
+    ColumnElement,
     and_,
     case,
     create_engine,
@@ -48,15 +44,33 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, sessionmaker
 
 from digitize.errors import CatalogError
+from digitize.storage.catalog_records import (
+    CatalogEvent,
+    CatalogFile,
+    CatalogItem,
+    CatalogPage,
+    ChangedItem,
+    RegisteredItem,
+    Registration,
+    SearchQuery,
+    SearchResult,
+)
+from digitize.storage.catalog_tables import Base, BatchRow, EventRow, FileRow, ItemRow, PageRow
+from digitize.storage.catalog_tables import now as _now
+from digitize.storage.search import AUTHORS_FIELD, TITLE_FIELD, field_pattern, fold, like_pattern, meta_search
 
 __all__ = [
+    "SCHEMA_HEAD",
+    "Base",
     "Catalog",
     "CatalogEvent",
     "CatalogFile",
+    "CatalogItem",
     "CatalogPage",
+    "ChangedItem",
     "Registration",
     "RegisteredItem",
     "SearchQuery",
@@ -72,201 +86,20 @@ _LEGACY_REVISION = "0001"
 log = logging.getLogger(__name__)
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+class _SearchFields(TypedDict, total=False):
+    """``SearchQuery``'s fields, as keywords of ``Catalog.search``."""
 
-
-_I_FOLD = str.maketrans({"İ": "i", "I": "i", "ı": "i"})
-
-
-def fold(value: str | None) -> str:
-    """The search form of a text: Latin script, lower case, one kind of i.
-
-    Cyrillic is transliterated (Latin passes through unchanged), then
-    Azerbaijani dotted/dotless I/i are folded together (``str.lower`` knows
-    nothing of Turkic casing, and OCR and readers mix them up), whitespace
-    is collapsed.
-    """
-    if not value:
-        return ""
-    from digitize.transliteration import transliterate_text
-
-    latin = transliterate_text(unicodedata.normalize("NFC", value))
-    return " ".join(latin.translate(_I_FOLD).lower().split())
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class BatchRow(Base):
-    __tablename__ = "batches"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(255), index=True)
-    folder: Mapped[str] = mapped_column(Text)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    items_done: Mapped[int] = mapped_column(Integer, default=0)
-    items_failed: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class ItemRow(Base):
-    __tablename__ = "items"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    identifier: Mapped[str] = mapped_column(String(128), unique=True, index=True)
-    title: Mapped[str] = mapped_column(Text)
-    title_latin: Mapped[str | None] = mapped_column(Text, nullable=True)
-    authors: Mapped[list] = mapped_column(JSON, default=list)
-    authors_latin: Mapped[list] = mapped_column(JSON, default=list)
-    year: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
-    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    script: Mapped[str | None] = mapped_column(String(8), nullable=True)
-    kind: Mapped[str] = mapped_column(String(16), index=True)
-    inventory_number: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    collection: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
-    page_count: Mapped[int] = mapped_column(Integer, default=0)
-    mean_ocr_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    pdf_key: Mapped[str | None] = mapped_column(Text, nullable=True)
-    manifest_key: Mapped[str] = mapped_column(Text)
-    store: Mapped[str] = mapped_column(Text)
-    batch: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="available", index=True)
-    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    # Search forms (see ``fold``): title, authors, collection and identifiers;
-    # and the whole text of every page.
-    meta_search: Mapped[str | None] = mapped_column(Text, nullable=True)
-    text_search: Mapped[str | None] = mapped_column(Text, nullable=True, deferred=True)  # large: load on demand
-    # Hash of what was registered: an identical re-registration changes nothing
-    # (so harvesters do not fetch unchanged records again).
-    registration_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-
-    files: Mapped[list["FileRow"]] = relationship(
-        back_populates="item", cascade="all, delete-orphan", order_by="FileRow.key"
-    )
-
-
-class FileRow(Base):
-    __tablename__ = "files"
-    __table_args__ = (UniqueConstraint("item_id", "key", name="uq_files_item_key"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
-    key: Mapped[str] = mapped_column(Text)
-    role: Mapped[str] = mapped_column(String(32))
-    size: Mapped[int] = mapped_column(Integer)
-    sha256: Mapped[str] = mapped_column(String(64))
-    content_type: Mapped[str] = mapped_column(String(128))
-
-    item: Mapped[ItemRow] = relationship(back_populates="files")
-
-
-class PageRow(Base):
-    __tablename__ = "pages"
-    __table_args__ = (UniqueConstraint("item_id", "seq", name="uq_pages_item_seq"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
-    seq: Mapped[int] = mapped_column(Integer)
-    original_text: Mapped[str] = mapped_column(Text, default="")
-    latin_text: Mapped[str] = mapped_column(Text, default="")
-    mean_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
-    skew_degrees: Mapped[float | None] = mapped_column(Float, nullable=True)
-
-
-class EventRow(Base):
-    __tablename__ = "events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # registered | updated | withdrawn
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
-    batch: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-
-@dataclass(frozen=True)
-class CatalogEvent:
-    identifier: str
-    kind: str
-    at: datetime
-    batch: str | None
-    detail: str | None
-
-
-@dataclass(frozen=True)
-class SearchQuery:
-    """What a reader asks for; every field is optional and they combine with AND.
-
-    ``text`` matches title, authors, collection, identifiers and the full text;
-    ``title`` and ``author`` match only those fields. Words match anywhere
-    (substrings), in either script.
-    """
-
-    text: str = ""
-    title: str = ""
-    author: str = ""
-    year: int | None = None
-    year_from: int | None = None
-    year_to: int | None = None
-    kind: str | None = None
-    collection: str | None = None
-    include_withdrawn: bool = False
-    limit: int = 20
-    offset: int = 0
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    total: int
-    items: list[dict]
-    query: SearchQuery
-
-
-@dataclass(frozen=True)
-class CatalogFile:
-    key: str
-    role: str
-    size: int
-    sha256: str
-    content_type: str
-
-
-@dataclass(frozen=True)
-class CatalogPage:
-    """A page's texts, read from files only when registration writes them."""
-
-    seq: int
-    text_path: Path | None
-    latin_path: Path | None
-    mean_confidence: float | None
-    skew_degrees: float | None
-    # Texts given directly (the web API's registration) instead of by path.
-    original_text: str | None = None
-    latin_text: str | None = None
-
-
-@dataclass(frozen=True)
-class Registration:
-    identifier: str
-    record: dict  # the item record (archive.records.item_record)
-    files: tuple[CatalogFile, ...]
-    pages: tuple[CatalogPage, ...]
-    manifest_key: str
-    pdf_key: str | None
-    store: str  # where the files are, e.g. "s3://bucket/prefix" (no secrets)
-    batch: str | None = None
-
-
-@dataclass(frozen=True)
-class RegisteredItem:
-    identifier: str
-    created: bool  # False when an existing record was updated
-    file_count: int
-    page_count: int
+    text: str
+    title: str
+    author: str
+    year: int | None
+    year_from: int | None
+    year_to: int | None
+    kind: str | None
+    collection: str | None
+    include_withdrawn: bool
+    limit: int
+    offset: int
 
 
 class Catalog:
@@ -300,7 +133,8 @@ class Catalog:
         with self.engine.connect() as conn:
             if not inspect(conn).has_table("alembic_version"):
                 return None
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            return None if revision is None else str(revision)
 
     def _migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic ``upgrade head``).
@@ -379,19 +213,19 @@ class Catalog:
                 if row is None:
                     row = ItemRow(identifier=registration.identifier, registered_at=_now())
                     session.add(row)
-                row.title = record["title"]
-                row.title_latin = record.get("title_latin")
-                row.authors = list(record.get("authors", []))
-                row.authors_latin = list(record.get("authors_latin", []))
-                row.year = record.get("year")
-                row.language = record.get("language")
-                row.script = record.get("script")
-                row.kind = record.get("kind", "text")
-                row.inventory_number = record.get("inventory_number")
-                row.collection = record.get("collection")
-                row.page_count = record.get("page_count", len(registration.pages))
-                row.mean_ocr_confidence = record.get("mean_ocr_confidence")
-                row.content_hash = record.get("content_hash", "")
+                row.title = record.title
+                row.title_latin = record.title_latin
+                row.authors = list(record.authors)
+                row.authors_latin = list(record.authors_latin)
+                row.year = record.year
+                row.language = record.language
+                row.script = record.script
+                row.kind = record.kind
+                row.inventory_number = record.inventory_number
+                row.collection = record.collection
+                row.page_count = record.page_count if record.page_count is not None else len(registration.pages)
+                row.mean_ocr_confidence = record.mean_ocr_confidence
+                row.content_hash = record.content_hash if record.content_hash is not None else ""
                 row.pdf_key = registration.pdf_key
                 row.manifest_key = registration.manifest_key
                 row.store = registration.store
@@ -408,10 +242,11 @@ class Catalog:
                 for f in registration.files:
                     session.add(
                         FileRow(
-                            item_id=row.id, key=f.key, role=f.role, size=f.size, sha256=f.sha256, content_type=f.content_type
+                            item_id=row.id, key=f.key, role=f.role, size=f.size, sha256=f.sha256,
+                            content_type=f.content_type,
                         )
                     )
-                for count, (page, (original, latin)) in enumerate(zip(registration.pages, texts), start=1):
+                for count, (page, (original, latin)) in enumerate(zip(registration.pages, texts, strict=True), start=1):
                     session.add(
                         PageRow(
                             item_id=row.id,
@@ -447,10 +282,10 @@ class Catalog:
 
     # -- reading -----------------------------------------------------------
 
-    def get(self, identifier: str) -> dict | None:
+    def get(self, identifier: str) -> CatalogItem | None:
         with self._sessions() as session:
             row = session.scalar(select(ItemRow).where(ItemRow.identifier == identifier))
-            return _item_dict(row) if row else None
+            return _catalog_item(row) if row else None
 
     def files(self, identifier: str) -> list[CatalogFile]:
         with self._sessions() as session:
@@ -493,7 +328,7 @@ class Catalog:
         with self._sessions() as session:
             return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
-    def search(self, query: SearchQuery | None = None, **fields) -> SearchResult:
+    def search(self, query: SearchQuery | None = None, **fields: Unpack[_SearchFields]) -> SearchResult:
         """Items matching ``query`` (or the same fields as keywords), best first.
 
         Items whose title, authors or collection hold every word come before
@@ -501,17 +336,17 @@ class Catalog:
         items are left out unless ``include_withdrawn``.
         """
         query = query or SearchQuery(**fields)
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         words = fold(query.text).split()
-        meta_hits = []
+        meta_hits: list[ColumnElement[bool]] = []
         for word in words:
-            pattern = _like_pattern(word)
+            pattern = like_pattern(word)
             meta_hit = ItemRow.meta_search.like(pattern, escape="\\")
             meta_hits.append(meta_hit)
             conditions.append(or_(meta_hit, ItemRow.text_search.like(pattern, escape="\\")))
-        for field, value in ((_TITLE, query.title), (_AUTHORS, query.author)):
+        for field, value in ((TITLE_FIELD, query.title), (AUTHORS_FIELD, query.author)):
             for word in fold(value).split():
-                conditions.append(ItemRow.meta_search.like(_field_pattern(word, field), escape="\\"))
+                conditions.append(ItemRow.meta_search.like(field_pattern(word, field), escape="\\"))
         if query.year is not None:
             conditions.append(ItemRow.year == query.year)
         if query.year_from is not None:
@@ -525,7 +360,9 @@ class Catalog:
         if not query.include_withdrawn:
             conditions.append(ItemRow.status == "available")
         where = and_(*conditions) if conditions else true()
-        order = [ItemRow.meta_search, ItemRow.identifier]
+        order: list[ColumnElement[int] | InstrumentedAttribute[str] | InstrumentedAttribute[str | None]] = [
+            ItemRow.meta_search, ItemRow.identifier,
+        ]
         if meta_hits:
             order.insert(0, case((and_(*meta_hits), 0), else_=1))
         limit = max(0, min(query.limit, 1000))
@@ -537,10 +374,10 @@ class Catalog:
                 # on SQLite, which then materialises every match.
                 rows = session.execute(page.add_columns(func.count().over())).all()
                 if rows:
-                    return SearchResult(int(rows[0][1]), [_item_dict(row) for row, _ in rows], query)
+                    return SearchResult(int(rows[0][1]), [_catalog_item(row) for row, _ in rows], query)
             total = int(session.scalar(select(func.count()).select_from(ItemRow).where(where)) or 0)
-            rows = session.scalars(page) if total else []
-            return SearchResult(total, [_item_dict(row) for row in rows], query)
+            found = list(session.scalars(page)) if total else []
+            return SearchResult(total, [_catalog_item(row) for row in found], query)
 
     def matching_pages(self, identifier: str, text: str, limit: int = 50) -> list[int]:
         """Pages of an item whose text holds every word of ``text`` (either script)."""
@@ -586,15 +423,15 @@ class Catalog:
         after: tuple[datetime, int] | None = None,
         offset: int = 0,
         limit: int = 100,
-    ) -> tuple[int, list[dict]]:
+    ) -> tuple[int, list[ChangedItem]]:
         """Items (withdrawn ones too) changed in ``[since, before)``, oldest change first.
 
-        Returns how many there are in all and one page of item dicts, each
-        with a ``position`` (its change time and row id): pass the last one
-        as ``after`` to get the next page, which stays right while items
+        Returns how many there are in all and one page of items, each with
+        a ``position`` (its change time and row id): pass the last one as
+        ``after`` to get the next page, which stays right while items
         change (an offset would skip one when an earlier item moves).
         """
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         if since is not None:
             conditions.append(ItemRow.updated_at >= since)
         if before is not None:
@@ -611,7 +448,7 @@ class Catalog:
         with self._sessions() as session:
             total = int(session.scalar(select(func.count()).select_from(ItemRow).where(where)) or 0)
             rows = session.scalars(page.order_by(ItemRow.updated_at, ItemRow.id).offset(offset).limit(limit))
-            return total, [{**_item_dict(row), "position": (_utc(row.updated_at), row.id)} for row in rows]
+            return total, [ChangedItem(_catalog_item(row), (_utc(row.updated_at), row.id)) for row in rows]
 
     # -- batches -----------------------------------------------------------
 
@@ -631,42 +468,6 @@ class Catalog:
                 row.items_failed = failed
 
 
-def _like_pattern(word: str) -> str:
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-# ``meta_search`` holds these fields in this order, joined by _FIELD_SEP.
-_META_FIELDS = ("title", "authors", "collection", "inventory_number", "identifier")
-_TITLE, _AUTHORS = 0, 1
-_FIELD_SEP = "\x1f"  # str.split() treats it as whitespace, so ``fold`` never produces it
-
-
-def _field_pattern(word: str, field: int) -> str:
-    """A LIKE pattern matching ``word`` inside one field of ``meta_search``:
-    exactly ``field`` separators before it and the rest after it."""
-    before = f"%{_FIELD_SEP}" * field
-    after = f"%{_FIELD_SEP}" * (len(_META_FIELDS) - 1 - field)
-    return f"{before}{_like_pattern(word)}{after}%"
-
-
-def _meta_search(row: ItemRow) -> str:
-    """Title, authors, collection and identifiers in search form.
-
-    Fields are separated by a character ``fold`` never produces, so a
-    phrase cannot match across two fields and ``_field_pattern`` can
-    search one field.
-    """
-    parts = [
-        fold(row.title),
-        fold(" ; ".join(row.authors or [])),
-        fold(row.collection),
-        fold(row.inventory_number),
-        row.identifier.lower(),
-    ]
-    return _FIELD_SEP.join(parts)
-
-
 def _page_texts(page: CatalogPage) -> tuple[str, str]:
     original = page.original_text
     if original is None:
@@ -679,10 +480,11 @@ def _page_texts(page: CatalogPage) -> tuple[str, str]:
 
 def _registration_hash(registration: Registration, texts: list[tuple[str, str]]) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps(registration.record, sort_keys=True, default=str, ensure_ascii=False).encode())
+    record = registration.record.to_dict()
+    digest.update(json.dumps(record, sort_keys=True, default=str, ensure_ascii=False).encode())
     for f in registration.files:
         digest.update(f"\0{f.key}\0{f.role}\0{f.size}\0{f.sha256}\0{f.content_type}".encode())
-    for page, (original, latin) in zip(registration.pages, texts):
+    for page, (original, latin) in zip(registration.pages, texts, strict=True):
         digest.update(f"\0{page.seq}\0{page.mean_confidence}\0{page.skew_degrees}\0".encode())
         digest.update(original.encode())
         digest.update(b"\0")
@@ -694,36 +496,40 @@ def _registration_hash(registration: Registration, texts: list[tuple[str, str]])
 
 def _utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything we store is UTC."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _item_dict(row: ItemRow) -> dict:
-    return {
-        "identifier": row.identifier,
-        "title": row.title,
-        "title_latin": row.title_latin,
-        "authors": row.authors,
-        "authors_latin": row.authors_latin,
-        "year": row.year,
-        "language": row.language,
-        "script": row.script,
-        "kind": row.kind,
-        "inventory_number": row.inventory_number,
-        "collection": row.collection,
-        "page_count": row.page_count,
-        "mean_ocr_confidence": row.mean_ocr_confidence,
-        "content_hash": row.content_hash,
-        "pdf_key": row.pdf_key,
-        "manifest_key": row.manifest_key,
-        "store": row.store,
-        "batch": row.batch,
-        "status": row.status,
-        "registered_at": _utc(row.registered_at),
-        "updated_at": _utc(row.updated_at),
-    }
+def _meta_search(row: ItemRow) -> str:
+    return meta_search(row.title, row.authors or [], row.collection, row.inventory_number, row.identifier)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _catalog_item(row: ItemRow) -> CatalogItem:
+    return CatalogItem(
+        identifier=row.identifier,
+        title=row.title,
+        title_latin=row.title_latin,
+        authors=tuple(row.authors or ()),
+        authors_latin=tuple(row.authors_latin or ()),
+        year=row.year,
+        language=row.language,
+        script=row.script,
+        kind=row.kind,
+        inventory_number=row.inventory_number,
+        collection=row.collection,
+        page_count=row.page_count,
+        mean_ocr_confidence=row.mean_ocr_confidence,
+        content_hash=row.content_hash,
+        pdf_key=row.pdf_key,
+        manifest_key=row.manifest_key,
+        store=row.store,
+        batch=row.batch,
+        status=row.status,
+        registered_at=_utc(row.registered_at),
+        updated_at=_utc(row.updated_at),
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:  # DB-API connection: untyped by nature
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -12,13 +12,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from digitize.checksums import READ_CHUNK
 from digitize.errors import StorageError, VerificationError
-from digitize.storage.objects import READ_CHUNK, ObjectStore, StoredObject, check_key, check_sha256, sha256_file
+from digitize.files import atomic_output, atomic_write_text
+from digitize.storage.objects import ObjectStore, StoredObject, check_key, check_sha256, sha256_file
 
 __all__ = ["LocalObjectStore"]
 
@@ -50,7 +51,6 @@ class LocalObjectStore(ObjectStore):
             target.parent.mkdir(parents=True, exist_ok=True)
             stat = self._write_temp_and_replace(path, target, size, sha256)
             self._write_sidecar(target, sha256, stat)
-            _fsync_dir(target.parent)
         except OSError as exc:
             raise StorageError(
                 f"cannot write {target} in {self.describe()}: {exc.strerror or exc}"
@@ -62,19 +62,15 @@ class LocalObjectStore(ObjectStore):
         # The temp file sits next to the target so os.replace is a rename
         # within one filesystem: readers see the old file or the new one,
         # never a half-written one, even after a crash.
-        temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        try:
+        with atomic_output(target) as out, open(source, "rb") as src:
             digest = hashlib.sha256()
             written = 0
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-                while chunk := src.read(READ_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    written += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-                stat = os.fstat(out.fileno())
+            while chunk := src.read(READ_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+                written += len(chunk)
+            out.flush()
+            stat = os.fstat(out.fileno())
             # Verify what was written against what was promised: catches a
             # file that changed since it was hashed, or a wrong sha256 argument.
             if written != size or digest.hexdigest() != sha256:
@@ -83,25 +79,12 @@ class LocalObjectStore(ObjectStore):
                     f"expected {size} bytes with sha256 {sha256}, "
                     f"read {written} bytes with sha256 {digest.hexdigest()}"
                 )
-            os.replace(temp, target)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
         return stat
 
     def _write_sidecar(self, target: Path, sha256: str, stat: os.stat_result) -> None:
         sidecar = self._sidecar(target)
-        temp = sidecar.with_name(f"{sidecar.name}.{secrets.token_hex(6)}.tmp")
         line = f"{sha256} {stat.st_size} {stat.st_mtime_ns} {stat.st_ino}\n"
-        try:
-            with open(temp, "x", encoding="ascii") as out:
-                out.write(line)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, sidecar)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        atomic_write_text(sidecar, line, encoding="ascii")
 
     def _recorded_sha256(self, path: Path, stat: os.stat_result) -> str | None:
         """The sidecar's digest if it was computed for this very file version."""
@@ -183,14 +166,3 @@ class LocalObjectStore(ObjectStore):
 
     def describe(self) -> str:
         return f"local folder {self.root}"
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable: fsync the folder that holds it (POSIX only)."""
-    if os.name != "posix":  # pragma: no cover - Windows has no directory fds
-        return
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

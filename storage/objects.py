@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from digitize import checksums
-from digitize.checksums import READ_CHUNK  # noqa: F401  (the backends read with it)
 from digitize.errors import StorageError
 
 __all__ = ["StoredObject", "ObjectStore", "check_key", "sha256_file"]

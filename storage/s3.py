@@ -9,20 +9,18 @@ object back. The SHA-256 goes into the object's metadata (``x-amz-meta-sha256``)
 so a re-run can skip unchanged files with one HEAD request.
 
 botocore's exceptions are translated in one place, ``_errors``; messages name
-the endpoint and object but never the credentials.
+the endpoint and object but never the credentials. Sending the bytes (one PUT
+or a multipart upload) is ``storage.s3_upload``.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import io
-import itertools
 import logging
-import math
-import time
 import mimetypes
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -41,17 +39,16 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from digitize.checksums import READ_CHUNK
 from digitize.errors import ConfigError, StorageError, StorageUnavailableError, VerificationError
 from digitize.settings import StorageSettings
-from digitize.storage.objects import READ_CHUNK, ObjectStore, StoredObject, check_key, check_sha256
+from digitize.storage.objects import ObjectStore, StoredObject, check_key, check_sha256
+from digitize.storage.s3_upload import MIB, MIN_PART_BYTES, multipart_etag, put_multipart, put_single
 
 __all__ = ["S3ObjectStore", "parse_s3_url", "multipart_etag"]
 
 log = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
-MIN_PART_BYTES = 5 * MIB  # S3's minimum size of every part but the last
-MAX_PARTS = 10_000
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 _UNAVAILABLE = {
     "InternalError",
@@ -81,15 +78,6 @@ def parse_s3_url(url: str) -> tuple[str, str]:
             raise ConfigError(f"storage url {url!r} has an invalid prefix: {exc}") from exc
         prefix += "/"
     return bucket, prefix
-
-
-def multipart_etag(part_md5s: list[bytes]) -> str:
-    """The ETag S3 gives a multipart object: MD5 of the part MD5s, then ``-N``."""
-    return f"{_md5(b''.join(part_md5s)).hexdigest()}-{len(part_md5s)}"
-
-
-def _md5(data: bytes) -> Any:
-    return hashlib.md5(data, usedforsecurity=False)
 
 
 def _clean_etag(etag: str | None) -> str:
@@ -271,9 +259,11 @@ class S3ObjectStore(ObjectStore):
             extra["ContentType"] = content_type
         with self._errors("uploading", key):
             if size >= self.chunk_size:
-                etag, expected = self._put_multipart(name, path, size, sha256, extra)
+                etag, expected = put_multipart(
+                    self._client, self.bucket, name, path, size, sha256, extra, self.chunk_size
+                )
             else:
-                etag, expected = self._put_single(name, path, size, sha256, extra)
+                etag, expected = put_single(self._client, self.bucket, name, path, size, sha256, extra)
             if _clean_etag(etag) == expected:
                 return
             # Another ETag scheme (encryption, a server's own): read it back.
@@ -287,73 +277,6 @@ class S3ObjectStore(ObjectStore):
                     f"{self._where(key)} does not match {path} after upload "
                     f"(size {size}, sha256 {sha256}); it was removed, try again"
                 )
-
-    def _put_single(
-        self, name: str, path: Path, size: int, sha256: str, extra: dict[str, Any]
-    ) -> tuple[str, str]:
-        # Smaller than one part, so it fits in memory by construction.
-        with _open_local(path) as handle:
-            data = _read_local(handle, path, size + 1)
-        _check_sent(path, size, sha256, len(data), hashlib.sha256(data).hexdigest())
-        md5 = _md5(data)
-        response = self._client.put_object(
-            Bucket=self.bucket,
-            Key=name,
-            Body=data,
-            ContentMD5=base64.b64encode(md5.digest()).decode("ascii"),
-            **extra,
-        )
-        return response.get("ETag", ""), md5.hexdigest()
-
-    def _put_multipart(
-        self, name: str, path: Path, size: int, sha256: str, extra: dict[str, Any]
-    ) -> tuple[str, str]:
-        if math.ceil(size / self.chunk_size) > MAX_PARTS:
-            raise StorageError(
-                f"{path} is too large for {self.chunk_size // MIB} MB parts (S3 allows "
-                f"{MAX_PARTS} parts): raise storage.multipart_chunk_mb to at least "
-                f"{math.ceil(size / MAX_PARTS / MIB)}"
-            )
-        upload_id = self._client.create_multipart_upload(Bucket=self.bucket, Key=name, **extra)[
-            "UploadId"
-        ]
-        try:
-            parts: list[dict[str, Any]] = []
-            part_md5s: list[bytes] = []
-            digest = hashlib.sha256()
-            sent = 0
-            with _open_local(path) as handle:
-                for number in itertools.count(1):
-                    data = _read_local(handle, path, self.chunk_size)
-                    if not data:
-                        break
-                    md5 = _md5(data).digest()
-                    response = self._client.upload_part(
-                        Bucket=self.bucket,
-                        Key=name,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        Body=data,
-                        ContentMD5=base64.b64encode(md5).decode("ascii"),
-                    )
-                    parts.append({"PartNumber": number, "ETag": response["ETag"]})
-                    part_md5s.append(md5)
-                    digest.update(data)
-                    sent += len(data)
-            _check_sent(path, size, sha256, sent, digest.hexdigest())
-            response = self._client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=name,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-            )
-        except BaseException:
-            # Unfinished uploads cost storage until aborted; best effort, as
-            # the server may be the reason we are here.
-            with contextlib.suppress(Exception):
-                self._client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
-            raise
-        return response.get("ETag", ""), multipart_etag(part_md5s)
 
     def _read_back(self, name: str) -> tuple[int, str] | None:
         """Size and SHA-256 of the stored bytes, streamed; None if absent."""
@@ -480,28 +403,3 @@ class _TranslatingReader(io.RawIOBase):
         if not self.closed:
             self._body.close()
         super().close()
-
-
-def _check_sent(path: Path, size: int, sha256: str, sent: int, sent_sha256: str) -> None:
-    if sent != size or sent_sha256 != sha256:
-        raise VerificationError(
-            f"{path} changed while it was being uploaded: expected {size} bytes with "
-            f"sha256 {sha256}, sent {sent} bytes with sha256 {sent_sha256}"
-        )
-
-
-@contextlib.contextmanager
-def _open_local(path: Path) -> Iterator[BinaryIO]:
-    try:
-        handle = open(path, "rb")
-    except OSError as exc:
-        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    with handle:
-        yield handle
-
-
-def _read_local(handle: BinaryIO, path: Path, size: int) -> bytes:
-    try:
-        return handle.read(size)
-    except OSError as exc:
-        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc

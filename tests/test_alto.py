@@ -9,13 +9,13 @@ from lxml import etree
 
 from digitize.archive.alto import ALTO_NS, AltoSource, write_alto
 from digitize.archive.schemas import validate, validation_errors
-from digitize.settings import Settings
-from digitize.pipeline.hocr import parse_hocr
 from digitize.assembly.item import plan_pages
+from digitize.pipeline.hocr import parse_hocr
 from digitize.pipeline.page import process_page
 from digitize.samples.corpus import paragraphs
 from digitize.samples.render import render_page, scan_like
 from digitize.scanners.batch import read_item
+from digitize.settings import Settings
 
 A = f"{{{ALTO_NS}}}"
 
@@ -50,7 +50,7 @@ def test_alto_is_valid_and_matches_the_hocr_word_for_word(page, tmp_path):
     root = etree.parse(str(dest)).getroot()
     strings = root.findall(f".//{A}String")
     assert [s.get("CONTENT") for s in strings] == [w.text for w in ocr.words]
-    for string, word in zip(strings, ocr.words):
+    for string, word in zip(strings, ocr.words, strict=True):
         x0, y0, x1, y1 = word.bbox
         assert (float(string.get("HPOS")), float(string.get("VPOS"))) == (x0, y0)
         assert (float(string.get("WIDTH")), float(string.get("HEIGHT"))) == (x1 - x0, y1 - y0)

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from digitize.errors import DigitizeError, PageReadError
-from digitize.settings import Settings
 from digitize.pipeline.model import PageJob
 from digitize.pipeline.page import process_page
 from digitize.samples.degrade import degrade
+from digitize.settings import Settings
 
 pytestmark = pytest.mark.needs_tesseract
 

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from catalog_data import make_registration
-from live_server import serve
+from helpers.catalog_data import make_registration
+from helpers.live_server import serve
 
-from digitize.settings import Settings
 from digitize.elibrary import create_app
+from digitize.settings import Settings
 from digitize.storage.catalog import Catalog
 from digitize.storage.local import LocalObjectStore
 

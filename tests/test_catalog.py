@@ -11,9 +11,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers.catalog_data import make_registration, postgres_catalog_url
 from sqlalchemy import create_engine, inspect
 
-from catalog_data import make_registration, postgres_catalog_url
 from digitize.storage.catalog import SCHEMA_HEAD, Base, Catalog, SearchQuery, fold
 
 BACKENDS = ["sqlite"] + (["postgresql"] if postgres_catalog_url() else [])
@@ -34,7 +34,7 @@ def catalog(catalog_url: str):
 
 
 def _titles(result) -> list[str]:
-    return [item["identifier"] for item in result.items]
+    return [item.identifier for item in result.items]
 
 
 def test_fold_makes_one_search_form_for_both_scripts():
@@ -94,13 +94,13 @@ def test_like_wildcards_in_queries_are_literal(catalog, tmp_path):
 def test_reregistering_updates_once_and_logs_events(catalog, tmp_path):
     first = catalog.register(make_registration(tmp_path, "book", "Köhnə ad", ["A"], 1960))
     assert first.created
-    changed_at = catalog.get("book")["updated_at"]
+    changed_at = catalog.get("book").updated_at
     same = catalog.register(make_registration(tmp_path, "book", "Köhnə ad", ["A"], 1960))
     assert not same.created
-    assert catalog.get("book")["updated_at"] == changed_at  # nothing changed, nothing to re-harvest
+    assert catalog.get("book").updated_at == changed_at  # nothing changed, nothing to re-harvest
     catalog.register(make_registration(tmp_path, "book", "Yeni ad", ["A"], 1960, pages=["bir", "iki", "üç"]))
     assert catalog.count("items") == 1 and catalog.count("pages") == 3
-    assert catalog.get("book")["title"] == "Yeni ad"
+    assert catalog.get("book").title == "Yeni ad"
     assert _titles(catalog.search(text="köhnə")) == []
     assert _titles(catalog.search(text="yeni")) == ["book"]
     assert [e.kind for e in catalog.events("book")] == ["registered", "updated"]
@@ -113,7 +113,7 @@ def test_withdrawn_item_leaves_search_but_keeps_record(catalog, tmp_path):
     assert not catalog.withdraw("never-registered")
     assert catalog.search(text="qedən").total == 0
     assert catalog.search(SearchQuery(text="qedən", include_withdrawn=True)).total == 1
-    assert catalog.get("gone")["status"] == "withdrawn"
+    assert catalog.get("gone").status == "withdrawn"
     assert catalog.identifiers() == [] and catalog.identifiers(include_withdrawn=True) == ["gone"]
     events = catalog.events("gone")
     assert [e.kind for e in events] == ["registered", "withdrawn"] and events[1].detail == "copyright"
@@ -128,20 +128,20 @@ def test_changed_items_for_harvesting(catalog, tmp_path):
                                            kind="art" if n % 2 else "text"))
     catalog.withdraw("item-0")
     total, page = catalog.changed_items(limit=2)
-    assert total == 5 and [i["identifier"] for i in page] == ["item-1", "item-2"]
+    assert total == 5 and [i.item.identifier for i in page] == ["item-1", "item-2"]
     total, page = catalog.changed_items(offset=4, limit=2)
-    assert [i["identifier"] for i in page] == ["item-0"] and page[0]["status"] == "withdrawn"
+    assert [i.item.identifier for i in page] == ["item-0"] and page[0].item.status == "withdrawn"
     assert catalog.changed_items(kind="art")[0] == 2
-    since = catalog.get("item-0")["updated_at"]
-    assert [i["identifier"] for i in catalog.changed_items(since=since)[1]] == ["item-0"]
+    since = catalog.get("item-0").updated_at
+    assert [i.item.identifier for i in catalog.changed_items(since=since)[1]] == ["item-0"]
     assert catalog.changed_items(before=catalog.earliest_change())[0] == 0
 
 
 def test_schema_is_made_by_migrations_and_matches_the_models(catalog):
     from alembic.autogenerate import compare_metadata
+    from alembic.config import Config
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
-    from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(Path(__import__("storage").__file__).with_name("migrations")))

@@ -68,7 +68,8 @@ def _isolated_env(tmp_path: Path) -> dict:
 
 def test_core_does_not_import_prefect():
     code = (
-        "import sys, digitize.scanners.batch, digitize.pipeline.page, digitize.assembly.item, digitize.delivery.publish, "
+        "import sys, digitize.scanners.batch, digitize.pipeline.page, digitize.assembly.item, "
+        "digitize.delivery.publish, "
         "digitize.archive.package, digitize.storage.catalog, digitize.storage.factory, digitize.transliteration\n"
         "assert 'prefect' not in sys.modules, 'core imported prefect'\n"
     )

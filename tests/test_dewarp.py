@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitize.settings import Settings
 from digitize.pipeline import deskew, dewarp, tesseract
 from digitize.pipeline.page_image import clean_page
 from digitize.pipeline.prepare import WorkingImage
@@ -24,6 +23,7 @@ from digitize.samples.corpus import paragraphs
 from digitize.samples.degrade import curl
 from digitize.samples.metrics import cer
 from digitize.samples.render import render_page, skew
+from digitize.settings import Settings
 
 DPI = 150
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers.reader_item import FIRST_PRINTED, make_reader_item
 from lxml import etree
 
 from digitize.assembly.epub import EpubInfo, write_epub
 from digitize.assembly.reflow import FlowPage, FlowParagraph
-from reader_item import FIRST_PRINTED, make_reader_item
 
 EPUBCHECK = Path("/usr/share/java/epubcheck.jar")
 XHTML = "{http://www.w3.org/1999/xhtml}"
@@ -34,6 +34,7 @@ def _epub(book) -> Path:
     return next(f.path for f in book.outputs.files if f.role == "epub")
 
 
+@pytest.mark.slow  # epubcheck (Java) takes seconds
 @pytest.mark.needs_tesseract
 def test_item_epub_passes_epubcheck(book):
     result = epubcheck(_epub(book))
@@ -70,6 +71,7 @@ def test_item_epub_content(book):
     assert [a.text for a in page_list.iter(f"{XHTML}a")] == [str(FIRST_PRINTED + i) for i in range(4)]
 
 
+@pytest.mark.slow  # epubcheck (Java) takes seconds
 def test_long_book_streams_into_several_files_and_validates(tmp_path):
     """200 pages, 50 per file, page numbers i-ii then 1...: epubcheck accepts it."""
     pages = (
@@ -77,7 +79,7 @@ def test_long_book_streams_into_several_files_and_validates(tmp_path):
         for seq in range(1, 201)
     )
     labels = ["i", "ii"] + [str(n) for n in range(1, 199)]
-    info = EpubInfo("test-200", 'Kitab "<&>"\x0b', ("Müəllif",), date="1968", modified=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    info = EpubInfo("test-200", 'Kitab "<&>"\x0b', ("Müəllif",), date="1968", modified=datetime(2026, 1, 1, tzinfo=UTC))
     dest = tmp_path / "book.epub"
     write_epub(dest, info, pages, labels, cover_jpeg=None)
     with zipfile.ZipFile(dest) as zf:
@@ -87,6 +89,7 @@ def test_long_book_streams_into_several_files_and_validates(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # epubcheck (Java) takes seconds
 def test_empty_book_still_validates(tmp_path):
     dest = tmp_path / "empty.epub"
     write_epub(dest, EpubInfo("empty-1", "Boş"), iter([FlowPage(1, None, ())]), [None], cover_jpeg=None)

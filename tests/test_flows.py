@@ -9,51 +9,12 @@ worker process for real, with SIGKILL, on a chosen page
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from helpers.flows import art_batch, env_for, run_cli
 
 from digitize.pipeline.model import PageResult
-
-DIGITIZE = [sys.executable, "-m", "digitize.cli"]
-
-
-def art_batch(folder: Path, items: dict[str, int]) -> Path:
-    """A batch of art items (lossless, no OCR) with the given page counts."""
-    for name, pages in items.items():
-        item = folder / name
-        item.mkdir(parents=True)
-        (item / "item.toml").write_text(f'title = "{name}"\nkind = "art"\n', encoding="utf-8")
-        for n in range(1, pages + 1):
-            pixels = np.random.default_rng(hash((name, n)) % 2**32).integers(0, 255, (90, 60, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(item / f"p{n}.png")
-    return folder
-
-
-def env_for(root: Path, **extra: str) -> dict:
-    (root / "prefect").mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env.pop("PREFECT_API_URL", None)
-    env.update(
-        DIGITIZE_WORK_DIR=str(root / "work"),
-        DIGITIZE_OUTPUT_DIR=str(root / "out"),
-        DIGITIZE_STORAGE__URL=f"file://{root / 'store'}",
-        DIGITIZE_CATALOG__URL=f"sqlite:///{root / 'catalog.sqlite3'}",
-        DIGITIZE_WORKERS="2",
-        DIGITIZE_RUNS__CRASH_BACKOFF_SECONDS="0.5",
-        PREFECT_HOME=str(root / "prefect"),
-    )
-    env.update(extra)
-    return env
-
-
-def run_cli(args: list[str], env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(DIGITIZE + args, env=env, capture_output=True, timeout=timeout)
 
 
 @pytest.mark.needs_prefect
@@ -110,8 +71,8 @@ def test_qc_flags():
 
 
 def test_schedule_deployment_has_cron_and_library_time_zone(tmp_path):
-    from digitize.settings import load_settings
     from digitize.flows.inbox import inbox_deployment
+    from digitize.settings import load_settings
 
     settings = load_settings()
     deployment = inbox_deployment(settings)

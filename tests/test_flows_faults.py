@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.flows import art_batch, env_for, run_cli
 
 from digitize.storage.catalog import Catalog
-from test_flows import art_batch, env_for, run_cli
 
 pytestmark = [pytest.mark.needs_prefect, pytest.mark.slow]
 
@@ -72,6 +72,6 @@ def test_batch_copied_twice_and_a_second_batch_reusing_an_identifier(tmp_path):
     assert "DIGITIZE_RUNS__REPLACE_ITEMS" in items["art-a"]["message"]
     catalog = Catalog(env["DIGITIZE_CATALOG__URL"])
     try:
-        assert catalog.get("art-a")["page_count"] == 2  # the registered item is untouched
+        assert catalog.get("art-a").page_count == 2  # the registered item is untouched
     finally:
         catalog.close()

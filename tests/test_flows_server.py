@@ -10,8 +10,7 @@ import time
 
 import psutil
 import pytest
-
-from test_flows import art_batch, env_for
+from helpers.flows import art_batch, env_for
 
 pytestmark = [pytest.mark.needs_prefect, pytest.mark.slow]
 

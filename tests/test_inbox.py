@@ -8,13 +8,12 @@ import json
 import os
 import shutil
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
+from helpers.flows import art_batch, env_for, run_cli
 
 from digitize.scanners.inbox import HotFolder
-from test_flows import art_batch, env_for, run_cli
 
 
 class Clock:
@@ -126,18 +125,18 @@ def test_full_disk_while_writing_the_report_loses_nothing(hot, monkeypatch, capl
     batch = art_batch(hot.area("inbox") / "b1", {"a": 1})
     before = _hashes(batch)
     taken = hot.take(batch)
-    real_write = Path.write_text
+    real_fsync = os.fsync
 
-    def full(self, *args, **kwargs):
-        if "report" in self.name:
+    def full(fd):  # the disk fills while the report's bytes are flushed
+        if "report" in os.readlink(f"/proc/self/fd/{fd}"):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(self, *args, **kwargs)
+        return real_fsync(fd)
 
-    monkeypatch.setattr(Path, "write_text", full)
+    monkeypatch.setattr(os, "fsync", full)
     dest = hot.finish(taken, ok=True, report="{}")
     assert dest == hot.area("done") / "b1" and _hashes(dest) == before
     assert "No space left on device" in caplog.text
-    assert not list(hot.area("done").glob(".*tmp"))
+    assert sorted(p.name for p in hot.area("done").iterdir()) == ["b1"]  # no report, no temporary file
 
 
 def _mount_tmpfs(path: Path, size: str) -> bool:
@@ -188,8 +187,8 @@ def test_full_disk_fails_the_batch_and_a_requeue_finishes_it(tmp_path):
         batch = art_batch(root / "inbox" / "big", {"a": 1, "b": 1})
         # a large, incompressible page: its copies (work, output, store) overflow the small disk
         (batch / "b" / "p1.png").unlink()
-        from PIL import Image
         import numpy as np
+        from PIL import Image
 
         Image.fromarray(np.random.default_rng(1).integers(0, 255, (700, 700, 3), dtype=np.uint8)).save(
             batch / "b" / "p1.png"

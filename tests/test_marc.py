@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pymarc
@@ -11,10 +12,10 @@ import pytest
 
 from digitize.archive.marc import marc_record, personal_name, write_marc
 from digitize.archive.package import ebook_urls
-from digitize.settings import Settings
+from digitize.archive.records import ItemRecord, item_record
 from digitize.pipeline.model import OutputFile
-from digitize.archive.records import item_record
 from digitize.scanners.metadata import ItemMetadata
+from digitize.settings import Settings
 
 TITLE = 'Нағыллар <&> "ики" \'үч\' — كتاب الحكايات — e\u0301 a\u0308'
 URL = "https://elib.example.az/items/book-9"
@@ -37,12 +38,10 @@ def _problems(done: subprocess.CompletedProcess) -> list[str]:
     return problems
 
 
-def _record(kind: str = "text", **extra) -> dict:
+def _record(kind: str = "text", **extra: str) -> ItemRecord:
     meta = ItemMetadata(title=TITLE, authors=("Һ. Әлизадә", "Ҹ. Ҹаббарлы"), year=1968, kind=kind,
                         inventory_number="INV-9", collection="Kollec <&> kitabxanası")
-    record = item_record("book-9", meta, 12)
-    record.update(extra)
-    return record
+    return replace(item_record("book-9", meta, 12), **extra)
 
 
 @pytest.fixture

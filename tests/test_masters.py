@@ -10,14 +10,14 @@ import pikepdf
 import pytest
 import tifffile
 
+from digitize.assembly.item import assemble_item, plan_pages
+from digitize.assembly.pdfa import check_pdfa
 from digitize.checksums import sha256_file
 from digitize.errors import VerificationError
-from digitize.settings import Settings
-from digitize.assembly.item import assemble_item, plan_pages
 from digitize.pipeline.masters import pdf_image_samples, verify_masters
 from digitize.pipeline.page import process_page
-from digitize.assembly.pdfa import check_pdfa
 from digitize.scanners.batch import read_item
+from digitize.settings import Settings
 
 SRGB = Path("/usr/share/color/icc/ghostscript/srgb.icc")
 
@@ -31,7 +31,9 @@ def _icc() -> bytes:
 def _art_item(folder: Path, samples: np.ndarray, icc: bytes | None, kind: str = "art") -> Path:
     item = folder / "print-001"
     item.mkdir(parents=True)
-    (item / "item.toml").write_text(f'title = "Gravüra <№1> & \\"Şuşa\\""\nkind = "{kind}"\nyear = 1902\n', encoding="utf-8")
+    (item / "item.toml").write_text(
+        f'title = "Gravüra <№1> & \\"Şuşa\\""\nkind = "{kind}"\nyear = 1902\n', encoding="utf-8"
+    )
     photometric = "rgb" if samples.ndim == 3 else "minisblack"
     tifffile.imwrite(
         item / "plate.tif", samples, photometric=photometric, iccprofile=icc, resolution=(600, 600),

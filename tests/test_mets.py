@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,15 +17,17 @@ from PIL import Image
 
 from digitize.archive.bag import validate_bag
 from digitize.archive.mets import LOSSY_ACCESS_USE, file_group, page_of_key, write_mets
+from digitize.archive.records import ItemRecord
 from digitize.archive.schemas import validation_errors
-from digitize.checksums import sha256_file
-from digitize.settings import Settings
 from digitize.assembly.item import assemble_item, plan_pages
+from digitize.checksums import sha256_file
+from digitize.pipeline.masters import verify_masters
 from digitize.pipeline.model import OutputFile
 from digitize.pipeline.page import process_page
 from digitize.samples.corpus import paragraphs
 from digitize.samples.render import render_page, scan_like
 from digitize.scanners.batch import read_item
+from digitize.settings import Settings
 from digitize.transliteration import RULES_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,7 +134,7 @@ def test_physical_structure_lists_each_pages_files_in_order(book):
     struct = root.find(f"{M}structMap[@TYPE='PHYSICAL']")
     page_divs = struct.findall(f"{M}div/{M}div[@TYPE='page']")
     assert [int(d.get("ORDER")) for d in page_divs] == [p.seq for p in pages] == [1, 2, 3]
-    for div, page in zip(page_divs, pages):
+    for div, page in zip(page_divs, pages, strict=True):
         keys = [ids[f.get("FILEID")] for f in div.findall(f"{M}fptr")]
         assert f"masters/{page.source.name}" in keys
         assert f"alto/{page.seq:04d}.xml" in keys
@@ -214,7 +217,8 @@ def test_lossy_access_copy_is_labelled(book, tmp_path):
     files = [f for f in outputs.files if f.role == "master"]
     files.append(OutputFile(jpeg, "access/0001.jpg", "access-copy", "image/jpeg"))
     dest = tmp_path / "m.xml"
-    write_mets(dest, item, pages, files, {"identifier": item.item_id, "title": TITLE, "kind": "art"}, "Org")
+    write_mets(dest, item, pages, files, ItemRecord(item.item_id, TITLE, kind="art"), "Org",
+               run_day=datetime(2026, 1, 1, tzinfo=UTC))
     assert validation_errors(dest, "mets", "mods", "premis") == []
     root = etree.parse(str(dest)).getroot()
     access = root.find(f".//{M}fileGrp[@USE='ACCESS']/{M}file")
@@ -225,23 +229,35 @@ def test_lossy_access_copy_is_labelled(book, tmp_path):
 
 
 def test_changed_master_is_refused(book, tmp_path):
-    """Fixity: a master that differs from its intake digest stops the METS."""
-    from digitize.errors import OutputError
+    """Fixity: a master that differs from its intake digest is stopped by the one fixity check
+    (item assembly runs it before the METS), and the METS lists no master whose digest that
+    check did not record, nor one whose recorded digest is not the intake digest."""
+    from dataclasses import replace
+
+    from digitize.errors import OutputError, VerificationError
 
     _, item, pages, outputs, _ = book
     master = next(f for f in outputs.files if f.role == "master")
+    assert master.sha256 == sha256_file(master.path)  # the checked digest travels with the master
     copy_path = tmp_path / master.path.name
     data = bytearray(master.path.read_bytes())
     data[-1] ^= 1
     copy_path.write_bytes(bytes(data))
-    changed = [OutputFile(copy_path, master.key, "master", master.content_type)]
     # The intake digest is looked up by path: pretend this copy is the scanned file.
-    from dataclasses import replace
-
     files = tuple(replace(s, path=copy_path) if s.path == master.path else s for s in item.files)
+    changed_item = replace(item, files=files)
+    with pytest.raises(VerificationError, match="changed since intake"):
+        verify_masters({s.path: s.sha256 for s in changed_item.files})
+    dest = tmp_path / "m.xml"
+    record = ItemRecord(item.item_id, "x")
+    day = datetime(2026, 1, 1, tzinfo=UTC)
+    unchecked = [OutputFile(copy_path, master.key, "master", master.content_type)]
+    with pytest.raises(OutputError, match="without a checked digest"):
+        write_mets(dest, changed_item, pages, unchecked, record, "Org", run_day=day)
+    wrong = [OutputFile(copy_path, master.key, "master", master.content_type, sha256_file(copy_path))]
     with pytest.raises(OutputError, match="changed since intake"):
-        write_mets(tmp_path / "m.xml", replace(item, files=files), pages, changed,
-                   {"identifier": item.item_id, "title": "x"}, "Org")
+        write_mets(dest, changed_item, pages, wrong, record, "Org", run_day=day)
+    assert not dest.exists()
 
 
 def test_roles_map_to_groups_and_pages():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from catalog_data import make_registration
-from live_server import serve
+from helpers.catalog_data import make_registration
+from helpers.live_server import serve
 from lxml import etree
 from sickle import Sickle
 from sickle.oaiexceptions import (
@@ -16,8 +16,8 @@ from sickle.oaiexceptions import (
     NoRecordsMatch,
 )
 
-from digitize.settings import Settings
 from digitize.elibrary import create_app
+from digitize.settings import Settings
 from digitize.storage.catalog import Catalog
 
 NS = {"oai": "http://www.openarchives.org/OAI/2.0/", "dc": "http://purl.org/dc/elements/1.1/"}
@@ -85,10 +85,14 @@ def test_list_records_pages_through_every_item_once(harvest_server):
 
 def test_resumption_tokens_carry_list_size_and_cursor(harvest_server):
     url, _ = harvest_server
-    first = etree.fromstring(httpx.get(url + "/oai", params={"verb": "ListIdentifiers", "metadataPrefix": "oai_dc"}).content)
+    first = etree.fromstring(
+        httpx.get(url + "/oai", params={"verb": "ListIdentifiers", "metadataPrefix": "oai_dc"}).content
+    )
     token = first.find(".//oai:resumptionToken", NS)
     assert token.get("completeListSize") == str(ITEMS) and token.get("cursor") == "0" and token.text
-    second = etree.fromstring(httpx.get(url + "/oai", params={"verb": "ListIdentifiers", "resumptionToken": token.text}).content)
+    second = etree.fromstring(
+        httpx.get(url + "/oai", params={"verb": "ListIdentifiers", "resumptionToken": token.text}).content
+    )
     assert second.find(".//oai:resumptionToken", NS).get("cursor") == "5"
     assert len(second.findall(".//oai:header", NS)) == 5
 
@@ -100,7 +104,7 @@ def test_get_record_and_selective_harvest(harvest_server):
     assert record.metadata["date"] == ["1954"]
     gone = sickle.GetRecord(identifier="oai:elib.test:item-07", metadataPrefix="oai_dc")
     assert gone.header.deleted and "<metadata" not in gone.raw
-    stamp = catalog.get("item-07")["updated_at"].strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = catalog.get("item-07").updated_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     changed = [h.identifier for h in sickle.ListIdentifiers(metadataPrefix="oai_dc", **{"from": stamp})]
     assert "oai:elib.test:item-07" in changed
     day = stamp[:10]

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitize.settings import Settings
 from digitize.pipeline import orientation, tesseract
 from digitize.pipeline.model import PageJob
 from digitize.pipeline.page import process_page
 from digitize.pipeline.prepare import prepare
 from digitize.samples.degrade import degrade
 from digitize.samples.metrics import cer
+from digitize.settings import Settings
 
 
 @pytest.fixture(scope="module")

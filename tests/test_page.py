@@ -11,13 +11,13 @@ import pytest
 from PIL import Image
 
 from digitize.errors import PageReadError
-from digitize.settings import Settings
 from digitize.pipeline.hocr import parse_hocr
 from digitize.pipeline.model import PageJob, PageResult
 from digitize.pipeline.page import process_page
 from digitize.samples.corpus import paragraphs
 from digitize.samples.metrics import cer
 from digitize.samples.render import render_page, scan_like
+from digitize.settings import Settings
 from digitize.transliteration import transliterate_text
 
 pytestmark = pytest.mark.needs_tesseract
@@ -129,7 +129,8 @@ def test_score_page_is_embedded_losslessly(tmp_path):
     pixels = np.random.default_rng(5).integers(0, 255, (300, 200, 3), dtype=np.uint8)
     path = tmp_path / "score.png"
     Image.fromarray(pixels).save(path, dpi=(300, 300))
-    result = process_page(_job(tmp_path, path, kind="score"), Settings(work_dir=tmp_path / "w", output_dir=tmp_path / "o"))
+    settings = Settings(work_dir=tmp_path / "w", output_dir=tmp_path / "o")
+    result = process_page(_job(tmp_path, path, kind="score"), settings)
     assert result.hocr is None and result.text is None
     with pikepdf.open(result.pdf) as pdf:
         (image,) = pdf.pages[0].get_images().values()

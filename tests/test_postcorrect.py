@@ -8,7 +8,6 @@ from pathlib import Path
 import pypdfium2
 import pytest
 
-from digitize.settings import Settings
 from digitize.pipeline import postcorrect
 from digitize.pipeline.hocr import page_text, parse_hocr
 from digitize.pipeline.model import PageJob
@@ -18,6 +17,7 @@ from digitize.pipeline.tesseract import find_tessdata
 from digitize.pipeline.wordlist import model_words
 from digitize.samples.degrade import degrade
 from digitize.samples.metrics import cer
+from digitize.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,8 @@ def test_no_lexicon_change_without_a_lexicon():
 
 def _hocr(words: list[tuple[str, int]]) -> str:
     spans = "".join(
-        f"<span class='ocrx_word' id='word_1_{n}' title='bbox {n * 100} 10 {n * 100 + 90} 40; x_wconf {conf}'>{text}</span> "
+        f"<span class='ocrx_word' id='word_1_{n}' "
+        f"title='bbox {n * 100} 10 {n * 100 + 90} 40; x_wconf {conf}'>{text}</span> "
         for n, (text, conf) in enumerate(words, 1)
     )
     return (

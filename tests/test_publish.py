@@ -8,17 +8,17 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from digitize.errors import StorageUnavailableError
-from digitize.settings import Settings
 from digitize.assembly.item import assemble_item, plan_pages
+from digitize.delivery.publish import item_prefix, publish_item
+from digitize.errors import StorageUnavailableError
 from digitize.pipeline.page import process_page
 from digitize.samples.corpus import paragraphs
 from digitize.samples.render import render_page, scan_like
 from digitize.scanners.batch import read_item
+from digitize.settings import Settings
 from digitize.storage.catalog import Catalog
 from digitize.storage.local import LocalObjectStore
 from digitize.storage.objects import sha256_file
-from digitize.delivery.publish import item_prefix, publish_item
 
 pytestmark = pytest.mark.needs_tesseract
 
@@ -135,7 +135,7 @@ def test_withdrawn_item_is_hidden_but_kept(book, tmp_path):
     assert catalog.identifiers() == ["book-1"]
     assert catalog.withdraw("book-1")
     assert catalog.identifiers() == []
-    assert catalog.get("book-1")["status"] == "withdrawn"
+    assert catalog.get("book-1").status == "withdrawn"
     publish_item(item, outputs, pages, LocalObjectStore(tmp_path / "s"), catalog)
     assert catalog.identifiers() == ["book-1"]  # re-registering makes it available again
     catalog.close()

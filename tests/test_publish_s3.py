@@ -8,19 +8,19 @@ only what is missing and registers the item once.
 
 from __future__ import annotations
 
+import helpers.seaweed as seaweed_module
 import numpy as np
 import pytest
 from PIL import Image
 
-import seaweed as seaweed_module
-from digitize.errors import StorageUnavailableError
-from digitize.settings import Settings
 from digitize.assembly.item import assemble_item, plan_pages
+from digitize.delivery.publish import item_prefix, publish_item
+from digitize.errors import StorageUnavailableError
 from digitize.pipeline.page import process_page
 from digitize.scanners.batch import read_item
+from digitize.settings import Settings
 from digitize.storage.catalog import Catalog
 from digitize.storage.factory import open_store
-from digitize.delivery.publish import item_prefix, publish_item
 
 pytestmark = [pytest.mark.needs_seaweedfs, pytest.mark.slow]
 

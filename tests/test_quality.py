@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitize.settings import Settings
 from digitize.pipeline import normalize, quality
 from digitize.pipeline.model import PageJob, PageResult
 from digitize.pipeline.page import process_page
 from digitize.pipeline.prepare import prepare
 from digitize.samples.degrade import degrade
+from digitize.settings import QualitySettings, Settings
 
-LIMITS = quality.QualityThresholds()
+LIMITS = QualitySettings()
 
 
 def _assess(kind: str, dpi: int = 300, confidence: float | None = 90.0, words: int = 200):

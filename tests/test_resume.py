@@ -23,10 +23,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers.flows import env_for, run_cli
 
 from digitize.samples.batch import make_sample_batch
 from digitize.storage.catalog import Catalog
-from test_flows import env_for, run_cli
 
 pytestmark = [pytest.mark.needs_tesseract, pytest.mark.needs_prefect, pytest.mark.slow]
 
@@ -86,7 +86,8 @@ def test_kill_minus_9_mid_batch_then_rerun_finishes_only_what_was_left(tmp_path)
         deadline = time.monotonic() + 180
         while len(_page_results(work) if work.exists() else {}) < 3:
             if process.poll() is not None:
-                pytest.fail("the run ended before it could be killed: " + (tmp_path / "killed-run.log").read_text()[-3000:])
+                log = (tmp_path / "killed-run.log").read_text()
+                pytest.fail("the run ended before it could be killed: " + log[-3000:])
             assert time.monotonic() < deadline, "no pages finished in time"
             time.sleep(0.05)
     finally:

@@ -277,6 +277,7 @@ def test_batch_is_small(sample_batch):
     assert size < 5_000_000
 
 
+@pytest.mark.slow  # builds two more batches
 def test_batch_bytes_depend_only_on_the_seed(sample_batch, tmp_path):
     again = make_sample_batch(tmp_path / "again", seed=0)
     assert _digest(again.path) == _digest(sample_batch.path)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitize.settings import Settings
 from digitize.assembly.item import plan_pages
 from digitize.pipeline.spread import find_gutter, half, looks_like_spread
 from digitize.samples.batch import toml_document
 from digitize.samples.degrade import degrade, spread
 from digitize.scanners.batch import read_item
+from digitize.settings import Settings
 
 
 @pytest.fixture(scope="module")

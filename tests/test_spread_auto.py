@@ -1,6 +1,6 @@
 """spreads = "auto": frames found to be two-page spreads are split, others kept whole.
 
-The detector (pipeline.spread.examine) on generated frames (bench/spreads.py
+The detector (pipeline.spread.examine) on generated frames (tests/helpers/spreads.py
 makes them): spreads plain, skewed, under uneven light, on a dark scanner
 bed, curling, with tight inner margins or a short page say yes; a page
 lying sideways, a landscape page with one wide text block, a landscape page
@@ -15,26 +15,23 @@ small item goes through the whole pipeline.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.spreads import SINGLE_KINDS, SPREAD_KINDS, make_frame
 from PIL import Image
 
-from digitize.errors import MetadataError
-from digitize.settings import Settings
-from digitize.pipeline import spread
 from digitize.assembly.item import assemble_item, item_work_dir, plan_pages
+from digitize.errors import MetadataError
+from digitize.pipeline import spread
 from digitize.pipeline.spread import examine, looks_like_spread
 from digitize.samples.batch import make_image_pdf, toml_document
 from digitize.samples.corpus import paragraphs
 from digitize.samples.render import render_page
 from digitize.scanners.batch import read_item
 from digitize.scanners.metadata import ItemMetadata, read_metadata
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.spreads import SINGLE_KINDS, SPREAD_KINDS, make_frame  # noqa: E402
+from digitize.settings import Settings
 
 DPI = 120
 
@@ -222,7 +219,7 @@ def test_an_item_with_a_spread_becomes_pages_in_reading_order(tmp_path):
     assert outputs.page_count == 3
     texts = (outputs.folder / f"{item.item_id}.original.txt").read_text(encoding="utf-8").split("\f")
     assert len(texts) == 3
-    for page, text in zip(printed, texts):  # left half before right half
+    for page, text in zip(printed, texts, strict=True):  # left half before right half
         assert cer(page.text, text) < 0.03
 
 

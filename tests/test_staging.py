@@ -10,15 +10,15 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from helpers.flows import art_batch
 
-from digitize.errors import VerificationError
-from digitize.settings import load_settings
 from digitize.assembly.item import plan_pages
+from digitize.delivery.staging import download, fetch_page, page_prefix, process_staged_page, source_key, stage_sources
+from digitize.errors import VerificationError
 from digitize.pipeline.page import process_page
 from digitize.scanners.batch import read_batch
+from digitize.settings import load_settings
 from digitize.storage.local import LocalObjectStore
-from digitize.delivery.staging import download, fetch_page, page_prefix, process_staged_page, source_key, stage_sources
-from test_flows import art_batch
 
 
 @pytest.fixture

@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.seaweed import SeaweedServer, free_port
 
 from digitize.errors import StorageError, StorageUnavailableError, VerificationError
 from digitize.settings import StorageSettings
-from seaweed import SeaweedServer, free_port
 from digitize.storage import LocalObjectStore, ObjectStore, StoredObject, open_store
 from digitize.storage.s3 import S3ObjectStore, multipart_etag
 
-needs_seaweedfs = pytest.mark.needs_seaweedfs
 MB = 1024 * 1024
 
 
@@ -185,7 +184,8 @@ def s3_store(seaweed: SeaweedServer) -> S3ObjectStore:
     return store
 
 
-@needs_seaweedfs
+@pytest.mark.needs_seaweedfs
+@pytest.mark.slow  # the first starts SeaweedFS (several seconds)
 def test_s3_round_trip(s3_store: S3ObjectStore, seaweed: SeaweedServer, tmp_path: Path) -> None:
     source = make_file(tmp_path, "page.pdf", 100_000)
 
@@ -213,7 +213,8 @@ def test_s3_round_trip(s3_store: S3ObjectStore, seaweed: SeaweedServer, tmp_path
         s3_store.open_read("items/0001/page.pdf")
 
 
-@needs_seaweedfs
+@pytest.mark.needs_seaweedfs
+@pytest.mark.slow  # the first starts SeaweedFS (several seconds)
 def test_s3_second_put_is_skipped(s3_store: S3ObjectStore, tmp_path: Path) -> None:
     source = make_file(tmp_path, "page.txt", 2000)
     assert s3_store.put_file("page.txt", source).uploaded is True
@@ -223,7 +224,8 @@ def test_s3_second_put_is_skipped(s3_store: S3ObjectStore, tmp_path: Path) -> No
     assert s3_store.stat("page.txt").sha256 == sha(source)
 
 
-@needs_seaweedfs
+@pytest.mark.needs_seaweedfs
+@pytest.mark.slow  # the first starts SeaweedFS (several seconds)
 def test_s3_multipart_upload_verifies_by_etag(seaweed: SeaweedServer, tmp_path: Path) -> None:
     store = open_store(seaweed.storage_settings(prefix=f"mp-{uuid.uuid4().hex[:8]}", multipart_chunk_mb=5))
     source = make_file(tmp_path, "big.tif", 11 * MB)
@@ -257,7 +259,8 @@ def _flip_first_byte(body: bytes) -> bytes:
     return bytes([body[0] ^ 0xFF]) + body[1:]
 
 
-@needs_seaweedfs
+@pytest.mark.needs_seaweedfs
+@pytest.mark.slow  # the first starts SeaweedFS (several seconds)
 def test_s3_corrupted_transfer_is_refused_by_content_md5(s3_store: S3ObjectStore, tmp_path: Path) -> None:
     real = s3_store._client
 
@@ -270,7 +273,8 @@ def test_s3_corrupted_transfer_is_refused_by_content_md5(s3_store: S3ObjectStore
     assert s3_store.stat("bad.bin") is None
 
 
-@needs_seaweedfs
+@pytest.mark.needs_seaweedfs
+@pytest.mark.slow  # the first starts SeaweedFS (several seconds)
 def test_s3_other_etag_scheme_falls_back_to_reading_back(s3_store: S3ObjectStore, tmp_path: Path) -> None:
     real = s3_store._client
     source = make_file(tmp_path, "f.bin", 1000)
@@ -292,7 +296,8 @@ def test_s3_other_etag_scheme_falls_back_to_reading_back(s3_store: S3ObjectStore
     assert s3_store.stat("g.bin") is None  # removed: its metadata would lie
 
 
-@needs_seaweedfs
+@pytest.mark.needs_seaweedfs
+@pytest.mark.slow  # the first starts SeaweedFS (several seconds)
 def test_s3_missing_bucket_and_ensure_bucket(seaweed: SeaweedServer, tmp_path: Path) -> None:
     name = f"fresh-{uuid.uuid4().hex[:8]}"
     store = open_store(seaweed.storage_settings().model_copy(update={"url": f"s3://{name}/p"}))
@@ -307,7 +312,8 @@ def test_s3_missing_bucket_and_ensure_bucket(seaweed: SeaweedServer, tmp_path: P
     assert store.put_file("f", source).uploaded
 
 
-@needs_seaweedfs
+@pytest.mark.needs_seaweedfs
+@pytest.mark.slow  # the first starts SeaweedFS (several seconds)
 def test_s3_server_stopped_between_puts_is_unavailable(private_seaweed: SeaweedServer, tmp_path: Path) -> None:
     store = open_store(private_seaweed.storage_settings(max_attempts=2))
     assert store.put_file("one", make_file(tmp_path, "one", 1000)).uploaded

@@ -345,7 +345,9 @@ def test_cli_alphabet_and_lexicon(tmp_path):
     assert result.stdout.decode() == "Baki\n"
     lexicon = tmp_path / "lex.tsv"
     lexicon.write_text("бакий\tBakiyev\n", encoding="utf-8")
-    result = subprocess.run(cli + ["--lexicon", str(lexicon)], input="Бакий\n".encode(), capture_output=True, timeout=60)
+    result = subprocess.run(
+        cli + ["--lexicon", str(lexicon)], input="Бакий\n".encode(), capture_output=True, timeout=60
+    )
     assert result.stdout.decode() == "Bakiyev\n"
     result = subprocess.run(cli + ["--alphabet", "1940"], input=b"", capture_output=True, timeout=60)
     assert result.returncode == 2

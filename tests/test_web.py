@@ -6,7 +6,7 @@ import hashlib
 import warnings
 
 import pytest
-from catalog_data import make_registration
+from helpers.catalog_data import make_registration
 
 from digitize.settings import Settings
 from digitize.storage.catalog import Catalog
@@ -123,7 +123,7 @@ def test_withdraw_needs_the_token(library):
         assert client.post("/api/items/tales/withdraw").status_code == 401
         wrong = client.post("/api/items/tales/withdraw", headers={"Authorization": "Bearer wrong"})
         assert wrong.status_code == 401 and TOKEN not in wrong.text
-        assert catalog.get("tales")["status"] == "available"
+        assert catalog.get("tales").status == "available"
         ok = client.post("/api/items/tales/withdraw", headers={"Authorization": f"Bearer {TOKEN}"},
                          json={"reason": "duplicate"})
         assert ok.status_code == 200 and ok.json()["status"] == "withdrawn"
@@ -132,7 +132,7 @@ def test_withdraw_needs_the_token(library):
         assert client.get("/api/items", params={"q": "azərbaycan"}).json()["total"] == 0
         assert client.get("/items/tales").status_code == 410
         assert client.get("/items/tales/files/tales.pdf").status_code == 410
-        assert catalog.get("tales")["status"] == "withdrawn"
+        assert catalog.get("tales").status == "withdrawn"
         assert catalog.events("tales")[-1].detail == "duplicate"
 
 

@@ -26,7 +26,14 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from digitize.transliteration.lexicon import APOSTROPHES, MIN_STEM_CHARS, Lexicon, default_lexicon, lexicon_key, load_lexicon
+from digitize.transliteration.lexicon import (
+    APOSTROPHES,
+    MIN_STEM_CHARS,
+    Lexicon,
+    default_lexicon,
+    lexicon_key,
+    load_lexicon,
+)
 from digitize.transliteration.rules import ALPHABETS, is_mostly_cyrillic, transliterate_word_by_rules
 from digitize.transliteration.table import AZERBAIJANI_ONLY, CYRILLIC_TO_LATIN, RUSSIAN_ONLY
 
@@ -79,8 +86,12 @@ _RUSSIAN_ENDINGS = (
     "ого", "ему", "ому", "ыми", "ими", "ться", "ется", "ются", "ает", "ают", "ость", "ости",
     "ение", "ения", "ание", "ания", "ных", "ный", "ная", "ное", "ные", "ская", "ское", "ские",
 )
-_AZERBAIJANI_WORDS = frozenset("бу бир ки дир дыр дур иди олуб олан олар олду кими чох онун онлар биз сиз бизим сизин ики ил".split())
-_AZERBAIJANI_ENDINGS = ("лар", "ларын", "лары", "ларда", "лардан", "нын", "нин", "нун", "дыр", "дир", "мыш", "миш", "муш")
+_AZERBAIJANI_WORDS = frozenset(
+    "бу бир ки дир дыр дур иди олуб олан олар олду кими чох онун онлар биз сиз бизим сизин ики ил".split()
+)
+_AZERBAIJANI_ENDINGS = (
+    "лар", "ларын", "лары", "ларда", "лардан", "нын", "нин", "нун", "дыр", "дир", "мыш", "миш", "муш",
+)
 # Quotation marks and brackets end a Russian quotation.
 _RUN_BREAK = re.compile("[«»“”„\"()\\[\\]{}‹›]")
 _MIN_RUSSIAN_RUN = 3
@@ -302,7 +313,7 @@ def _split(text: str) -> list[str]:
     return _SPLIT_WORDS.split(text)
 
 
-def _merge_lexicons(extra) -> Lexicon:
+def _merge_lexicons(extra: Iterable[str | Path | Lexicon] | str | Path | Lexicon | None) -> Lexicon:
     lexicon = default_lexicon()
     if extra is None:
         return lexicon

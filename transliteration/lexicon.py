@@ -43,7 +43,7 @@ class Lexicon:
     def max_stem_chars(self) -> int:
         return max(map(len, self.stems), default=0)
 
-    def merged(self, other: "Lexicon") -> "Lexicon":
+    def merged(self, other: Lexicon) -> Lexicon:
         """This lexicon with ``other``'s entries added; ``other`` wins."""
         words = {**self.words, **other.words}
         stems = {key: value for key, value in self.stems.items() if key not in other.words}
@@ -92,5 +92,5 @@ def load_lexicon(path: str | Path) -> Lexicon:
 @lru_cache(maxsize=1)
 def default_lexicon() -> Lexicon:
     """The lexicon shipped with the package (transliteration/lexicon.tsv)."""
-    text = resources.files("transliteration").joinpath("lexicon.tsv").read_text(encoding="utf-8")
+    text = resources.files("digitize.transliteration").joinpath("lexicon.tsv").read_text(encoding="utf-8")
     return parse_lexicon(text.splitlines(), "transliteration/lexicon.tsv")

@@ -19,7 +19,7 @@ import codecs
 import io
 import unicodedata
 from collections.abc import Callable
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, TextIO, cast
 
 from digitize.errors import TransliterationError
 from digitize.transliteration.engine import Transliterator
@@ -71,7 +71,8 @@ def transliterate_stream(
     consumed = 0  # bytes handed to the decoder so far
     carry = ""  # decoded text after the last safe cut
     while True:
-        block = src.read(block_size)
+        # A text stream passed by mistake reads str: checked, not trusted to the annotation.
+        block = cast("bytes | str", src.read(block_size))
         if isinstance(block, str):
             raise TypeError("transliterate_stream() needs src opened in binary mode")
         final = not block
@@ -117,6 +118,6 @@ def _writer(dst: TextIO | BinaryIO) -> Callable[[str], object]:
     if isinstance(dst, io.TextIOBase):
         return dst.write
     if isinstance(dst, (io.RawIOBase, io.BufferedIOBase)) or "b" in getattr(dst, "mode", ""):
-        binary_write = dst.write
+        binary_write = cast(BinaryIO, dst).write
         return lambda text: binary_write(text.encode("utf-8"))
-    return dst.write
+    return cast(TextIO, dst).write

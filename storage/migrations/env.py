@@ -8,14 +8,15 @@ opens a database, handing over its connection in ``config.attributes``; the
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
+from digitize.errors import ConfigError
 from digitize.storage.catalog import Base
 
 target_metadata = Base.metadata
 
 
-def _run(connection) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -30,5 +31,7 @@ if connection is not None:
     _run(connection)
 else:  # pragma: no cover - the command line
     url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise ConfigError("no database to migrate: give it as alembic -x url=... or sqlalchemy.url in alembic.ini")
     with create_engine(url).begin() as conn:
         _run(conn)

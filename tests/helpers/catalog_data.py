@@ -11,6 +11,7 @@ import io
 import os
 from pathlib import Path
 
+from digitize.archive.records import ItemRecord
 from digitize.storage.catalog import CatalogFile, CatalogPage, Registration
 from digitize.storage.objects import ObjectStore
 from digitize.transliteration import transliterate_text
@@ -33,12 +34,12 @@ def postgres_catalog_url(fresh: bool = False) -> str | None:
 
 
 def small_pdf(texts: list[str]) -> bytes:
-    """A PDF with one page per text, the text drawn on it (for thumbnails)."""
+    """A PDF with one page per text (at least one), each page framed and numbered (for thumbnails)."""
     import img2pdf
     from PIL import Image, ImageDraw
 
     images = []
-    for number, page_text in enumerate(texts or [""], start=1):
+    for number in range(1, max(len(texts), 1) + 1):
         image = Image.new("L", (420, 595), 255)
         draw = ImageDraw.Draw(image)
         draw.rectangle((20, 20, 400, 575), outline=0, width=3)
@@ -63,21 +64,21 @@ def make_registration(
     store: ObjectStore | None = None,
 ) -> Registration:
     pages = list(pages or [])
-    record = {
-        "identifier": identifier,
-        "title": title,
-        "title_latin": transliterate_text(title),
-        "authors": authors,
-        "authors_latin": [transliterate_text(a) for a in authors],
-        "year": year,
-        "language": "az",
-        "script": script,
-        "kind": kind,
-        "inventory_number": f"INV-{identifier}",
-        "collection": collection,
-        "page_count": len(pages),
-        "content_hash": str(abs(hash((title, tuple(pages))))),
-    }
+    record = ItemRecord(
+        identifier=identifier,
+        title=title,
+        title_latin=transliterate_text(title),
+        authors=tuple(authors),
+        authors_latin=tuple(transliterate_text(a) for a in authors),
+        year=year,
+        language="az",
+        script=script,
+        kind=kind,
+        inventory_number=f"INV-{identifier}",
+        collection=collection,
+        page_count=len(pages),
+        content_hash=str(abs(hash((title, tuple(pages))))),
+    )
     prefix = f"items/{identifier}/"
     files: list[CatalogFile] = []
     if store is not None:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from digitize.settings import Settings
 from digitize.assembly.item import assemble_item, plan_pages
 from digitize.pipeline.model import ItemOutputs, PageResult
 from digitize.pipeline.page import process_page
 from digitize.samples.render import find_font
 from digitize.scanners.batch import Item, read_item
+from digitize.settings import Settings
 
 TITLE = 'Азәрбајҹан <тарихи> & "нефт" — עברית e\u0301'
 HEADER = "АЗӘРБАЈҸАН ТАРИХИ"

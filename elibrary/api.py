@@ -1,0 +1,67 @@
+"""The JSON API for reading: search, one item with its files, one page's texts.
+
+Addresses in the answers are absolute (``settings.web.base_url`` or the
+address the request came to), so a harvester can follow them as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from digitize.elibrary.deps import BaseUrlDep, CatalogDep, available_item
+from digitize.elibrary.views import api_item_view, download_entry
+from digitize.storage.catalog import SearchQuery
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+# response_model=dict keeps the OpenAPI document as it was when these returned a bare ``dict``.
+@router.get("/api/items", response_model=dict)
+def api_search(
+    catalog: CatalogDep,
+    root: BaseUrlDep,
+    q: str = "",
+    title: str = "",
+    author: str = "",
+    year: int | None = None,
+    year_from: int | None = None,
+    year_to: int | None = None,
+    kind: str | None = None,
+    collection: str | None = None,
+    limit: Annotated[int, Query(ge=0, le=1000)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    result = catalog.search(SearchQuery(
+        text=q, title=title, author=author, year=year, year_from=year_from, year_to=year_to,
+        kind=kind, collection=collection, limit=limit, offset=offset,
+    ))
+    return {
+        "total": result.total,
+        "limit": limit,
+        "offset": offset,
+        "items": [api_item_view(item, root) for item in result.items],
+    }
+
+
+@router.get("/api/items/{identifier}", response_model=dict)
+def api_item(catalog: CatalogDep, root: BaseUrlDep, identifier: str) -> dict[str, Any]:
+    item = available_item(catalog, identifier)
+    data = api_item_view(item, root)
+    data["files"] = [
+        {**download_entry(identifier, f), "url": root + download_entry(identifier, f)["path"]}
+        for f in catalog.files(identifier)
+    ]
+    return data
+
+
+@router.get("/api/items/{identifier}/pages/{seq}", response_model=dict)
+def api_page(catalog: CatalogDep, identifier: str, seq: int) -> dict[str, Any]:
+    available_item(catalog, identifier)
+    for number, original, latin in catalog.page_texts(identifier):
+        if number == seq:
+            return {"identifier": identifier, "seq": seq, "original_text": original, "latin_text": latin}
+    raise HTTPException(404, f"item {identifier!r} has no page {seq}")

@@ -1,0 +1,133 @@
+"""The Prefect tasks of a batch: each a few lines around one core function.
+
+Tasks pass page jobs (ids and paths), results and the settings object,
+never images. Only errors that say retrying can help are retried.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from digitize.assembly.item import assemble_item
+from digitize.delivery.publish import PublishedItem, publish_item
+from digitize.delivery.staging import process_staged_page
+from digitize.errors import DigitizeError
+from digitize.flows.faults import inject_fault
+from digitize.pipeline.model import ItemOutputs, PageJob, PageResult
+from digitize.pipeline.page import process_page
+from digitize.scanners.batch import Item
+from digitize.settings import Settings
+from digitize.storage.catalog import Catalog
+from digitize.storage.factory import open_store
+
+__all__ = [
+    "STARTED",
+    "assemble_task",
+    "page_task",
+    "publish_task",
+    "retry_if_retryable",
+    "staged_page_task",
+    "stages_through_store",
+]
+
+_LASTING_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOENT}
+STARTED = ".started"  # written by a page task as it starts: "this page was in flight"
+
+
+def retry_if_retryable(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what can get better: never an unreadable page."""
+    try:
+        state.result()
+    except DigitizeError as exc:
+        return exc.retryable
+    except OSError as exc:  # a full or read-only disk does not clear up in seconds
+        return exc.errno not in _LASTING_OS_ERRORS
+    except Exception:  # an unexpected error (e.g. a lost connection) may be transient
+        return True
+    return False
+
+
+def _mark_started(job: PageJob) -> None:
+    job.work_dir.mkdir(parents=True, exist_ok=True)
+    (job.work_dir / STARTED).write_text(str(os.getpid()))
+
+
+@task(
+    name="page",
+    task_run_name="page {job.item_id}#{job.seq}",
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=retry_if_retryable,
+    cache_policy=NO_CACHE,
+)
+def page_task(job: PageJob, settings: Settings) -> PageResult:
+    _mark_started(job)
+    inject_fault(job)
+    return process_page(job, settings)
+
+
+def stages_through_store(settings: Settings) -> bool:
+    """Do page tasks exchange scans and pages through the object store (no shared disk)?"""
+    runs = settings.runs
+    if runs.stage_through_store is not None:
+        return runs.stage_through_store
+    return runs.task_runner == "dask" and bool(runs.dask_address)
+
+
+def _scratch_dir(settings: Settings) -> Path:
+    """The worker's own folder for staged pages: never the flow's work folder."""
+    if settings.runs.scratch_dir is not None:
+        return Path(settings.runs.scratch_dir)
+    try:
+        from distributed import get_worker
+
+        return Path(get_worker().local_directory) / "digitize-pages"
+    except (ImportError, ValueError):  # not on a Dask worker
+        return Path(tempfile.gettempdir()) / "digitize-pages"
+
+
+@task(
+    name="staged-page",
+    task_run_name="page {job.item_id}#{job.seq}",
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=retry_if_retryable,
+    cache_policy=NO_CACHE,
+)
+def staged_page_task(job: PageJob, settings: Settings) -> PageResult:
+    """A page on a worker that sees only the object store (see :mod:`delivery.staging`)."""
+    if settings.runs.task_runner == "process":  # same machine: the crash bookkeeping can use the work folder
+        _mark_started(job)
+    inject_fault(job)
+    return process_staged_page(job, settings, open_store(settings.storage), _scratch_dir(settings))
+
+
+@task(name="assemble", task_run_name="assemble {item.item_id}", cache_policy=NO_CACHE)
+def assemble_task(item: Item, pages: list[PageResult], settings: Settings) -> ItemOutputs:
+    return assemble_item(item, pages, settings)
+
+
+@task(
+    name="publish",
+    task_run_name="publish {item.item_id}",
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=retry_if_retryable,
+    cache_policy=NO_CACHE,
+)
+def publish_task(
+    item: Item, outputs: ItemOutputs, pages: list[PageResult], settings: Settings, batch: str
+) -> PublishedItem:
+    store = open_store(settings.storage)
+    catalog = Catalog(settings.catalog.url)
+    try:
+        return publish_item(item, outputs, pages, store, catalog, batch=batch)
+    finally:
+        catalog.close()

@@ -1,0 +1,112 @@
+"""The catalog's tables (SQLAlchemy declarative models).
+
+The schema is created and upgraded by Alembic (``storage/migrations``),
+which reads ``Base.metadata`` from here; ``storage.catalog.Catalog`` is
+the only code that queries these rows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = ["Base", "BatchRow", "ItemRow", "FileRow", "PageRow", "EventRow", "now"]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class BatchRow(Base):
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    folder: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    items_done: Mapped[int] = mapped_column(Integer, default=0)
+    items_failed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ItemRow(Base):
+    __tablename__ = "items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(128), unique=True, index=True)
+    title: Mapped[str] = mapped_column(Text)
+    title_latin: Mapped[str | None] = mapped_column(Text, nullable=True)
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    authors_latin: Mapped[list[str]] = mapped_column(JSON, default=list)
+    year: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    script: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    inventory_number: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    collection: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    page_count: Mapped[int] = mapped_column(Integer, default=0)
+    mean_ocr_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    pdf_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    manifest_key: Mapped[str] = mapped_column(Text)
+    store: Mapped[str] = mapped_column(Text)
+    batch: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="available", index=True)
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    # Search forms (see ``storage.search.fold``): title, authors, collection and
+    # identifiers; and the whole text of every page.
+    meta_search: Mapped[str | None] = mapped_column(Text, nullable=True)
+    text_search: Mapped[str | None] = mapped_column(Text, nullable=True, deferred=True)  # large: load on demand
+    # Hash of what was registered: an identical re-registration changes nothing
+    # (so harvesters do not fetch unchanged records again).
+    registration_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    files: Mapped[list[FileRow]] = relationship(
+        back_populates="item", cascade="all, delete-orphan", order_by="FileRow.key"
+    )
+
+
+class FileRow(Base):
+    __tablename__ = "files"
+    __table_args__ = (UniqueConstraint("item_id", "key", name="uq_files_item_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(128))
+
+    item: Mapped[ItemRow] = relationship(back_populates="files")
+
+
+class PageRow(Base):
+    __tablename__ = "pages"
+    __table_args__ = (UniqueConstraint("item_id", "seq", name="uq_pages_item_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    original_text: Mapped[str] = mapped_column(Text, default="")
+    latin_text: Mapped[str] = mapped_column(Text, default="")
+    mean_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    skew_degrees: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # registered | updated | withdrawn
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
+    batch: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
