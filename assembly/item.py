@@ -248,7 +248,7 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
     report = {
         "identifier": item.item_id,
         # Pages flagged by quality control (pipeline/quality.py) for re-scanning.
-        "rescan": [p.seq for p in pages if p.quality.get("rescan")],
+        "rescan": [p.seq for p in pages if p.quality is not None and p.quality.rescan],
         "pages": [
             {
                 "seq": p.seq,
@@ -262,7 +262,7 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
                 "words": p.word_count,
                 "part": p.part,
                 "orientation_degrees": p.orientation_degrees,
-                "quality": p.quality,
+                "quality": p.quality_dict(),
                 "seconds": p.seconds,
                 "steps": [{"name": s.name, "description": s.description, "settings": s.settings} for s in p.steps],
             }

@@ -90,7 +90,7 @@ def _ours_one(args: tuple[str, int, str, str, str]) -> tuple[str, dict]:
         ocr_model=model,
     )
     result = process_page(job, settings)
-    return pdf_pages_text(result.pdf)[0], {"seconds": result.seconds, "quality": getattr(result, "quality", {})}
+    return pdf_pages_text(result.pdf)[0], {"seconds": result.seconds, "quality": result.quality_dict()}
 
 
 def _warm_ours(model: str, cache: str | None = None) -> None:

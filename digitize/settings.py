@@ -8,6 +8,10 @@ priority first, from: keyword arguments, environment variables
 
 Settings are plain pydantic models, so they pickle cleanly into worker
 processes.
+
+Why one file of ~500 lines: one owner for every knob is the point, and each
+field carries its measured reason as its description, from which
+docs/configuration.md is generated (``python -m digitize.settings_doc``).
 """
 
 from __future__ import annotations

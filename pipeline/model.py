@@ -13,7 +13,7 @@ from typing import Any
 
 from digitize.scanners.batch import page_label
 
-__all__ = ["ProcessingStep", "PageJob", "PageResult", "ItemOutputs", "OutputFile"]
+__all__ = ["ProcessingStep", "PageJob", "PageQuality", "PageResult", "ItemOutputs", "OutputFile"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,50 @@ class PageJob:
 
 
 @dataclass(frozen=True)
+class PageQuality:
+    """A text page's quality record (pipeline/quality.py): the measures,
+    ``blank``, ``rescan`` and the reasons for it.
+
+    ``to_dict`` is the form in the page cache and the item's ``report.json``;
+    its keys and their order are part of those files.
+    """
+
+    contrast: float  # paper − ink of the scan as delivered
+    focus: float | None  # variance of the Laplacian; None when not measured
+    ink_share: float  # share of dark pixels in the OCR input
+    dpi: float
+    skew_degrees: float
+    turned_degrees: int
+    ocr_confidence: float | None
+    blank: bool
+    rescan: bool
+    reasons: tuple[str, ...] = ()
+    spread_suspected: bool | None = None  # None: not tested (the key is left out of the dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"contrast": self.contrast, "focus": self.focus, "ink_share": self.ink_share}
+        if self.spread_suspected is not None:
+            data["spread_suspected"] = self.spread_suspected
+        data.update(
+            dpi=self.dpi,
+            skew_degrees=self.skew_degrees,
+            turned_degrees=self.turned_degrees,
+            ocr_confidence=self.ocr_confidence,
+            blank=self.blank,
+            rescan=self.rescan,
+            reasons=list(self.reasons),
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PageQuality:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["reasons"] = tuple(values.get("reasons", ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class PageResult:
     """What processing one page produced (all paths inside the page's work dir)."""
 
@@ -72,10 +116,11 @@ class PageResult:
     steps: tuple[ProcessingStep, ...] = ()
     part: int | None = None  # half of a two-page spread (0 left, 1 right)
     orientation_degrees: int = 0  # turn applied to make the page upright (0/90/180/270)
-    quality: dict[str, Any] = field(default_factory=dict)  # pipeline/quality.py: measures, blank, rescan, reasons
+    quality: PageQuality | None = None  # text pages only (pipeline/quality.py)
 
     def to_json(self) -> str:
         data = asdict(self)
+        data["quality"] = self.quality_dict()
         return json.dumps(data, default=str, ensure_ascii=False, indent=1)
 
     @classmethod
@@ -85,8 +130,13 @@ class PageResult:
             if data.get(name) is not None:
                 data[name] = Path(data[name])
         data["steps"] = tuple(ProcessingStep(**step) for step in data.get("steps", ()))
+        data["quality"] = PageQuality.from_dict(data["quality"]) if data.get("quality") else None
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def quality_dict(self) -> dict[str, Any]:
+        """The quality record as stored in page.json and report.json ({} for score and art pages)."""
+        return self.quality.to_dict() if self.quality is not None else {}
 
 
 @dataclass(frozen=True)

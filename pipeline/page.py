@@ -176,13 +176,15 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
     ocr = parse_hocr(hocr_path)
     image_steps = tuple(cleaned.steps)
     seconds["ocr"] = time.perf_counter() - clock
+    if cleaned.measures is None:  # clean_page always measures; a None here is a bug
+        raise ImageStageError(f"{job.label}: the image stages left no quality measures")
     page_quality = quality.assess(
         cleaned.measures, dpi=dpi, skew_degrees=angle, turned_degrees=cleaned.turned_degrees,
         confidence=confidence, words=len(ocr.words),
         thresholds=settings.image.quality,
     )
-    if page_quality["rescan"]:
-        log.warning("%s: flagged for re-scanning: %s", job.label, "; ".join(page_quality["reasons"]))
+    if page_quality.rescan:
+        log.warning("%s: flagged for re-scanning: %s", job.label, "; ".join(page_quality.reasons))
     del cleaned
 
     clock = time.perf_counter()
@@ -240,7 +242,7 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
         seconds={k: round(v, 3) for k, v in seconds.items()},
         steps=steps,
         part=job.part,
-        orientation_degrees=page_quality["turned_degrees"],
+        orientation_degrees=page_quality.turned_degrees,
         quality=page_quality,
     )
 

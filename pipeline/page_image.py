@@ -13,9 +13,8 @@ picture is binarised only when the item asks for it (``binarize_access``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -40,7 +39,7 @@ class CleanPage:
     bilevel: bool
     skew_degrees: float
     turned_degrees: int
-    measures: dict[str, Any]
+    measures: quality.ImageMeasures | None = None  # taken last, on the upright page
     steps: list[ProcessingStep] = field(default_factory=list)
     upside_down_tested: bool = False  # the strip test was made before OCR (no need to repeat it after)
 
@@ -113,7 +112,7 @@ def clean_page(
     )
 
     cleaned = CleanPage(picture=picture, ocr=ocr, bilevel=bilevel, skew_degrees=angle, turned_degrees=turned,
-                        measures={}, steps=steps)
+                        steps=steps)
     # A page found sideways is upside down half the time: test it now. A
     # level page is tested now when its lines hint that it is upside down
     # (paragraphs' short last lines hang from the right margin), which
@@ -134,7 +133,7 @@ def clean_page(
 
     measures = quality.measure_image(grey, ocr, how.get("focus"))
     if options.detect_spreads and part is None and grey.shape[1] > grey.shape[0] * 1.15:
-        measures["spread_suspected"] = spread.looks_like_spread(grey)
+        measures = replace(measures, spread_suspected=spread.looks_like_spread(grey))
 
     if binarize_access and not bilevel:
         _, picture = cv2.threshold(ocr, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)

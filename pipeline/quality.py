@@ -14,16 +14,27 @@ of the scan as delivered) 160-255.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
+from digitize.pipeline.model import PageQuality
 from digitize.settings import QualitySettings
 
-__all__ = ["measure_image", "assess"]
+__all__ = ["ImageMeasures", "measure_image", "assess"]
 
 
-def measure_image(grey: np.ndarray, ocr: np.ndarray, focus: float | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ImageMeasures:
+    """What the image stages measured, before OCR: the first half of a ``PageQuality``."""
+
+    contrast: float
+    focus: float | None
+    ink_share: float
+    spread_suspected: bool | None = None  # None: not tested (page not wide enough, or detection off)
+
+
+def measure_image(grey: np.ndarray, ocr: np.ndarray, focus: float | None) -> ImageMeasures:
     """Image measures: contrast of the scan as delivered, ink share of the
     OCR input; ``focus`` (variance of the Laplacian of the flattened page,
     see pipeline.normalize.focus) as measured by the normalisation stage."""
@@ -31,15 +42,15 @@ def measure_image(grey: np.ndarray, ocr: np.ndarray, focus: float | None) -> dic
     contrast = float(np.percentile(sample, 95) - np.percentile(sample, 1)) if sample.size else 0.0
     ink = ocr[:: max(1, ocr.shape[0] // 600), :: max(1, ocr.shape[1] // 600)]
     ink_share = float(np.mean(ink < 128)) if ink.size else 0.0
-    return {
-        "contrast": round(contrast, 1),
-        "focus": round(focus, 1) if focus is not None else None,
-        "ink_share": round(ink_share, 5),
-    }
+    return ImageMeasures(
+        contrast=round(contrast, 1),
+        focus=round(focus, 1) if focus is not None else None,
+        ink_share=round(ink_share, 5),
+    )
 
 
 def assess(
-    measures: dict[str, Any],
+    measures: ImageMeasures,
     *,
     dpi: float,
     skew_degrees: float,
@@ -47,29 +58,32 @@ def assess(
     confidence: float | None,
     words: int,
     thresholds: QualitySettings,
-) -> dict[str, Any]:
+) -> PageQuality:
     """The page's quality record: measures, ``blank``, ``rescan`` and reasons."""
-    blank = measures["ink_share"] < thresholds.blank_ink_share and words == 0
+    blank = measures.ink_share < thresholds.blank_ink_share and words == 0
     reasons: list[str] = []
     if dpi < thresholds.min_dpi:
         reasons.append(f"resolution {dpi:.0f} dpi < {thresholds.min_dpi:.0f}")
     if not blank:
-        if measures["focus"] is not None and measures["focus"] < thresholds.min_focus:
-            reasons.append(f"out of focus (Laplacian variance {measures['focus']:.0f} < {thresholds.min_focus:.0f})")
-        if measures["contrast"] < thresholds.min_contrast:
-            reasons.append(f"low contrast ({measures['contrast']:.0f} < {thresholds.min_contrast:.0f})")
+        if measures.focus is not None and measures.focus < thresholds.min_focus:
+            reasons.append(f"out of focus (Laplacian variance {measures.focus:.0f} < {thresholds.min_focus:.0f})")
+        if measures.contrast < thresholds.min_contrast:
+            reasons.append(f"low contrast ({measures.contrast:.0f} < {thresholds.min_contrast:.0f})")
         if confidence is None or confidence < thresholds.min_confidence:
             shown = "none" if confidence is None else f"{confidence:.0f}"
             reasons.append(f"OCR confidence {shown} < {thresholds.min_confidence:.0f}")
-    if measures.get("spread_suspected"):
+    if measures.spread_suspected:
         reasons.append("looks like a two-page spread but was not split (item.toml: spreads = true splits every frame)")
-    return {
-        **measures,
-        "dpi": dpi,
-        "skew_degrees": skew_degrees,
-        "turned_degrees": turned_degrees,
-        "ocr_confidence": None if confidence is None else round(confidence, 2),
-        "blank": blank,
-        "rescan": bool(reasons),
-        "reasons": reasons,
-    }
+    return PageQuality(
+        contrast=measures.contrast,
+        focus=measures.focus,
+        ink_share=measures.ink_share,
+        spread_suspected=measures.spread_suspected,
+        dpi=dpi,
+        skew_degrees=skew_degrees,
+        turned_degrees=turned_degrees,
+        ocr_confidence=None if confidence is None else round(confidence, 2),
+        blank=blank,
+        rescan=bool(reasons),
+        reasons=tuple(reasons),
+    )

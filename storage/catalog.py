@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
@@ -37,10 +36,8 @@ from sqlalchemy import (
     delete,
     event,
     func,
-    inspect,
     or_,
     select,
-    text,
     true,
 )
 from sqlalchemy.exc import SQLAlchemyError
@@ -58,6 +55,7 @@ from digitize.storage.catalog_records import (
     SearchQuery,
     SearchResult,
 )
+from digitize.storage.catalog_schema import SCHEMA_HEAD, migrate, schema_revision
 from digitize.storage.catalog_tables import Base, BatchRow, EventRow, FileRow, ItemRow, PageRow
 from digitize.storage.catalog_tables import now as _now
 from digitize.storage.search import AUTHORS_FIELD, TITLE_FIELD, field_pattern, fold, like_pattern, meta_search
@@ -77,11 +75,6 @@ __all__ = [
     "SearchResult",
     "fold",
 ]
-
-# The newest Alembic revision in storage/migrations/versions (a test checks).
-SCHEMA_HEAD = "0002"
-# The revision a catalog made by ``create_all`` (before migrations) is at.
-_LEGACY_REVISION = "0001"
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +112,7 @@ class Catalog:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if create:
             try:
-                self._migrate()
+                migrate(self.engine, self._sqlite_file)
                 self._fill_search_forms()
             except SQLAlchemyError as exc:
                 raise CatalogError(
@@ -130,51 +123,7 @@ class Catalog:
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at (None: no schema yet)."""
-        with self.engine.connect() as conn:
-            if not inspect(conn).has_table("alembic_version"):
-                return None
-            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            return None if revision is None else str(revision)
-
-    def _migrate(self) -> None:
-        """Bring the schema to the newest revision (Alembic ``upgrade head``).
-
-        The common case, a catalog already at head, costs one query and does
-        not load Alembic. A catalog created before migrations existed (by
-        ``create_all``) is stamped at the first revision, then upgraded.
-        """
-        if self.schema_revision() == SCHEMA_HEAD:
-            return
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
-        with self._migration_lock(), self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(7351260)"))  # one migrating process at a time
-            inspector = inspect(conn)
-            config.attributes["connection"] = conn
-            if not inspector.has_table("alembic_version") and inspector.has_table("items"):
-                log.info("catalog made before migrations: stamping revision %s", _LEGACY_REVISION)
-                command.stamp(config, _LEGACY_REVISION)
-            command.upgrade(config, "head")
-
-    @contextmanager
-    def _migration_lock(self) -> Iterator[None]:
-        """Serialise first-time migrations of one SQLite file across processes."""
-        if self._sqlite_file is None:
-            yield
-            return
-        import fcntl
-
-        lock_path = self._sqlite_file.with_name(self._sqlite_file.name + ".migrate-lock")
-        with open(lock_path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return schema_revision(self.engine)
 
     def _fill_search_forms(self) -> None:
         """Compute search forms for items registered before they existed."""

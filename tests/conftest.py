@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from helpers.seaweed import SeaweedServer, find_weed, start_seaweed
 
 

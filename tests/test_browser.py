@@ -14,13 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.catalog_data import make_registration
-from helpers.live_server import serve
 
 from digitize.elibrary import create_app
 from digitize.settings import Settings
 from digitize.storage.catalog import Catalog
 from digitize.storage.local import LocalObjectStore
+
+from helpers.catalog_data import make_registration
+from helpers.live_server import serve
 
 pytestmark = [pytest.mark.needs_chromium, pytest.mark.slow]
 

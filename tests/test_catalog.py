@@ -11,10 +11,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from helpers.catalog_data import make_registration, postgres_catalog_url
 from sqlalchemy import create_engine, inspect
 
 from digitize.storage.catalog import SCHEMA_HEAD, Base, Catalog, SearchQuery, fold
+
+from helpers.catalog_data import make_registration, postgres_catalog_url
 
 BACKENDS = ["sqlite"] + (["postgresql"] if postgres_catalog_url() else [])
 

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers.flows import art_batch, env_for, run_cli
 
 from digitize.samples.corpus import paragraphs
 from digitize.samples.render import render_page, scan_like
+
+from helpers.flows import art_batch, env_for, run_cli
 
 pytestmark = [pytest.mark.needs_prefect, pytest.mark.needs_tesseract, pytest.mark.needs_seaweedfs, pytest.mark.slow]
 

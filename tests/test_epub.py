@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers.reader_item import FIRST_PRINTED, make_reader_item
 from lxml import etree
 
 from digitize.assembly.epub import EpubInfo, write_epub
 from digitize.assembly.reflow import FlowPage, FlowParagraph
+
+from helpers.reader_item import FIRST_PRINTED, make_reader_item
 
 EPUBCHECK = Path("/usr/share/java/epubcheck.jar")
 XHTML = "{http://www.w3.org/1999/xhtml}"

@@ -12,9 +12,10 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.flows import art_batch, env_for, run_cli
 
 from digitize.pipeline.model import PageResult
+
+from helpers.flows import art_batch, env_for, run_cli
 
 
 @pytest.mark.needs_prefect

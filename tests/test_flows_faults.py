@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers.flows import art_batch, env_for, run_cli
 
 from digitize.storage.catalog import Catalog
+
+from helpers.flows import art_batch, env_for, run_cli
 
 pytestmark = [pytest.mark.needs_prefect, pytest.mark.slow]
 

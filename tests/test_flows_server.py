@@ -10,6 +10,7 @@ import time
 
 import psutil
 import pytest
+
 from helpers.flows import art_batch, env_for
 
 pytestmark = [pytest.mark.needs_prefect, pytest.mark.slow]

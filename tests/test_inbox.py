@@ -11,9 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers.flows import art_batch, env_for, run_cli
 
 from digitize.scanners.inbox import HotFolder
+
+from helpers.flows import art_batch, env_for, run_cli
 
 
 class Clock:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from helpers.catalog_data import make_registration
-from helpers.live_server import serve
 from lxml import etree
 from sickle import Sickle
 from sickle.oaiexceptions import (
@@ -19,6 +17,9 @@ from sickle.oaiexceptions import (
 from digitize.elibrary import create_app
 from digitize.settings import Settings
 from digitize.storage.catalog import Catalog
+
+from helpers.catalog_data import make_registration
+from helpers.live_server import serve
 
 NS = {"oai": "http://www.openarchives.org/OAI/2.0/", "dc": "http://purl.org/dc/elements/1.1/"}
 ITEMS = 23  # with pages of 5: five requests per full list

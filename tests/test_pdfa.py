@@ -7,9 +7,10 @@ import subprocess
 
 import pikepdf
 import pytest
-from helpers.reader_item import FIRST_PRINTED, HEADER, TITLE, make_reader_item
 
 from digitize.assembly.pdfa import check_pdfa, jpx_problems, page_label_ranges
+
+from helpers.reader_item import FIRST_PRINTED, HEADER, TITLE, make_reader_item
 
 pytestmark = pytest.mark.needs_tesseract
 

@@ -8,7 +8,6 @@ only what is missing and registers the item once.
 
 from __future__ import annotations
 
-import helpers.seaweed as seaweed_module
 import numpy as np
 import pytest
 from PIL import Image
@@ -21,6 +20,8 @@ from digitize.scanners.batch import read_item
 from digitize.settings import Settings
 from digitize.storage.catalog import Catalog
 from digitize.storage.factory import open_store
+
+import helpers.seaweed as seaweed_module
 
 pytestmark = [pytest.mark.needs_seaweedfs, pytest.mark.slow]
 

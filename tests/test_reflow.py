@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from helpers.reader_item import FIRST_PRINTED, make_reader_item
 
 from digitize.assembly.reflow import PageSource, page_furniture, printed_labels, reflow_pages
 from digitize.pipeline.hocr import parse_hocr
+
+from helpers.reader_item import FIRST_PRINTED, make_reader_item
 
 
 @pytest.fixture(scope="module")

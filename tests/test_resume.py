@@ -23,10 +23,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from helpers.flows import env_for, run_cli
 
 from digitize.samples.batch import make_sample_batch
 from digitize.storage.catalog import Catalog
+
+from helpers.flows import env_for, run_cli
 
 pytestmark = [pytest.mark.needs_tesseract, pytest.mark.needs_prefect, pytest.mark.slow]
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.spreads import SINGLE_KINDS, SPREAD_KINDS, make_frame
 from PIL import Image
 
 from digitize.assembly.item import assemble_item, item_work_dir, plan_pages
@@ -32,6 +31,8 @@ from digitize.samples.render import render_page
 from digitize.scanners.batch import read_item
 from digitize.scanners.metadata import ItemMetadata, read_metadata
 from digitize.settings import Settings
+
+from helpers.spreads import SINGLE_KINDS, SPREAD_KINDS, make_frame
 
 DPI = 120
 
@@ -211,7 +212,7 @@ def test_an_item_with_a_spread_becomes_pages_in_reading_order(tmp_path):
     step = next(s for s in pages[1].steps if s.name == "spread")
     assert step.settings["split_by"] == "detected" and "auto" in step.description
     assert not any(s.name == "spread" for s in pages[0].steps)
-    assert not any("spread" in reason for p in pages for reason in p.quality["reasons"])
+    assert not any("spread" in reason for p in pages for reason in (p.quality.reasons if p.quality else ()))
     saved = json.loads((jobs[2].work_dir / "page.json").read_text(encoding="utf-8"))
     assert saved["part"] == 1 and any(s["settings"].get("split_by") == "detected" for s in saved["steps"])
 

@@ -10,7 +10,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from helpers.flows import art_batch
 
 from digitize.assembly.item import plan_pages
 from digitize.delivery.staging import download, fetch_page, page_prefix, process_staged_page, source_key, stage_sources
@@ -19,6 +18,8 @@ from digitize.pipeline.page import process_page
 from digitize.scanners.batch import read_batch
 from digitize.settings import load_settings
 from digitize.storage.local import LocalObjectStore
+
+from helpers.flows import art_batch
 
 
 @pytest.fixture

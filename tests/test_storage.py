@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.seaweed import SeaweedServer, free_port
 
 from digitize.errors import StorageError, StorageUnavailableError, VerificationError
 from digitize.settings import StorageSettings
 from digitize.storage import LocalObjectStore, ObjectStore, StoredObject, open_store
 from digitize.storage.s3 import S3ObjectStore, multipart_etag
+
+from helpers.seaweed import SeaweedServer, free_port
 
 MB = 1024 * 1024
 

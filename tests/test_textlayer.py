@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pypdfium2
 import pytest
-from helpers.reader_item import make_reader_item
 
 from digitize.pipeline.hocr import parse_hocr
 from digitize.pipeline.textlayer import layers_for, text_layer_content
+
+from helpers.reader_item import make_reader_item
 
 
 def test_layers_for_setting():

@@ -6,11 +6,12 @@ import hashlib
 import warnings
 
 import pytest
-from helpers.catalog_data import make_registration
 
 from digitize.settings import Settings
 from digitize.storage.catalog import Catalog
 from digitize.storage.local import LocalObjectStore
+
+from helpers.catalog_data import make_registration
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's note about httpx2

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from helpers.catalog_data import make_registration
 
 from digitize.elibrary import admin, api, files
 from digitize.elibrary.deps import get_base_url, get_catalog, get_renderer, get_settings, get_store
@@ -16,6 +15,8 @@ from digitize.errors import StorageError
 from digitize.settings import Settings
 from digitize.storage.catalog import Catalog
 from digitize.storage.local import LocalObjectStore
+
+from helpers.catalog_data import make_registration
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's note about httpx2
