@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from digitize.assembly.pdfa import DocumentInfo, finish_pdfa
 from digitize.assembly.reflow import PageSource as FlowSource
 from digitize.assembly.reflow import page_furniture, printed_labels, reflow_pages
 from digitize.errors import OutputError
-from digitize.files import atomic_output, atomic_path, atomic_write_bytes
+from digitize.files import TEMP_SUFFIX, atomic_output, atomic_path, atomic_write_bytes
 from digitize.pipeline import spread
 from digitize.pipeline.hocr import parse_hocr
 from digitize.pipeline.masters import access_copy_jpeg, verify_masters
@@ -33,9 +34,12 @@ from digitize.pipeline.thumbnails import page_jpeg
 from digitize.scanners.batch import Item
 from digitize.settings import Settings
 
-__all__ = ["plan_pages", "assemble_item", "item_work_dir", "item_output_dir", "run_day"]
+__all__ = ["TIMINGS_FILE", "plan_pages", "assemble_item", "item_work_dir", "item_output_dir", "run_day"]
 
 log = logging.getLogger(__name__)
+
+# Per item, beside its files: seconds per stage of each page (not published, not archived).
+TIMINGS_FILE = "timings.json"
 
 
 def item_work_dir(settings: Settings, item_id: str) -> Path:
@@ -140,6 +144,39 @@ def _merge_pdfs(
         joined.unlink(missing_ok=True)
 
 
+# The atomic writer's temporary names (digitize/files.py): ".<name>.<12 hex>.part", maybe with the name's suffix.
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{12}" + re.escape(TEMP_SUFFIX) + r"(\.[^.]+)?")
+
+
+def _remove_leftover_temps(out: Path) -> None:
+    """Remove temporary files that a killed run left in the item's output folder.
+
+    A writer killed with SIGKILL (or a power cut) cannot remove its
+    temporary file; its final file was never replaced, so nothing is lost,
+    but the stray file would make the output folder differ from that of an
+    uninterrupted run. Only this item's assembly writes here (one run per
+    batch at a time), so any such file is a leftover.
+    """
+    for path in sorted(out.rglob(".*")):
+        if path.is_file() and _TEMP_NAME.fullmatch(path.name):
+            log.info("%s: removing %s, left by an interrupted run", out.name, path.relative_to(out))
+            path.unlink(missing_ok=True)
+
+
+def _write_timings(dest: Path, identifier: str, pages: Sequence[PageResult]) -> None:
+    """Seconds per stage of each page, as measured by the run that made the page.
+
+    Kept out of report.json and of every file of the package: a page reused
+    by a resumed run keeps the timings of the run that made it, and the same
+    page made twice is never timed the same, so timings in report.json would
+    change report.json, the METS that lists its checksum, the bag and the
+    manifest although nothing else did. Written beside the item's files for
+    staff and bench/, never published (not an OutputFile).
+    """
+    timings = {"identifier": identifier, "pages": [{"seq": p.seq, "seconds": p.seconds} for p in pages]}
+    _write(dest, json.dumps(timings, ensure_ascii=False, indent=1).encode())
+
+
 def run_day(pages: Sequence[PageResult]) -> datetime:
     """The run's date: the day (UTC) the newest page was made.
 
@@ -200,6 +237,7 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
         raise OutputError(f"{item.folder}: pages missing from assembly ({len(pages)} of {len(expected)})")
     out = item_output_dir(settings, item.item_id)
     out.mkdir(parents=True, exist_ok=True)
+    _remove_leftover_temps(out)
     files: list[OutputFile] = []
 
     # Fixity, the one check: every master is hashed once, here, and compared
@@ -263,7 +301,6 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
                 "part": p.part,
                 "orientation_degrees": p.orientation_degrees,
                 "quality": p.quality_dict(),
-                "seconds": p.seconds,
                 "steps": [{"name": s.name, "description": s.description, "settings": s.settings} for s in p.steps],
             }
             for p in pages
@@ -271,6 +308,7 @@ def assemble_item(item: Item, pages: Sequence[PageResult], settings: Settings) -
     }
     _write(out / "report.json", json.dumps(report, ensure_ascii=False, indent=1).encode())
     files.append(OutputFile(out / "report.json", "report.json", "report", "application/json"))
+    _write_timings(out / TIMINGS_FILE, item.item_id, pages)
     _write(out / "record.json", record.to_json().encode())
     files.append(OutputFile(out / "record.json", "record.json", "record", "application/json"))
     _write(out / "dc.xml", dublin_core_xml(record))

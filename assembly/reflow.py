@@ -76,7 +76,8 @@ def _furniture_indices(page: OcrPage) -> tuple[set[int], int | None]:
     candidates = [0, len(lines) - 1] if len(lines) > 1 else [0]
     for index in candidates:
         line = lines[index]
-        neighbour = lines[1] if index == 0 else lines[index - 1] if index > 0 else None
+        # A page of one line has no neighbour to stand apart from.
+        neighbour = lines[index + 1 if index == 0 else index - 1] if len(lines) > 1 else None
         text = " ".join(w.text for w in line.words)
         in_margin = line.bbox[3] < page.height * _MARGIN or line.bbox[1] > page.height * (1 - _MARGIN)
         apart = neighbour is not None and abs(neighbour.bbox[1] - line.bbox[1]) > 1.6 * pitch

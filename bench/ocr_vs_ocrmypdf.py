@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([str(digitize), "run", str(tmp / "batch")], env=env, check=True, capture_output=True)
         ours_seconds = time.perf_counter() - start
         ours_pdf = tmp / "out" / "bench-book" / "bench-book.pdf"
-        report = json.loads((tmp / "out" / "bench-book" / "report.json").read_text())
-        ocr_seconds = sum(p["seconds"].get("ocr", 0.0) for p in report["pages"])
+        timings = json.loads((tmp / "out" / "bench-book" / "timings.json").read_text())  # not in report.json
+        ocr_seconds = sum(p["seconds"].get("ocr", 0.0) for p in timings["pages"])
 
         source_pdf = tmp / "scans.pdf"
         scans = sorted(item.glob("*.tif"), key=lambda p: int(p.stem.split("-")[1]))

@@ -12,33 +12,102 @@ Key layout in the store (under the store's prefix)::
     items/<identifier>/record.json, dc.xml        descriptive metadata
     items/<identifier>/report.json                per-page processing report
     items/<identifier>/manifest.json              every file above: size, SHA-256 (stored last)
+    items/<identifier>/versions/<n>/masters/...   masters of an earlier version (kept, never overwritten)
+    items/<identifier>/versions/<n>/manifest.json, record.json   that version's manifest and record
 
 The catalog is written only after every object is stored and verified;
 if anything fails, nothing is registered, and a re-run uploads only what is
 missing or changed.
+
+Content, not names, decides identity: an item is the registered item when
+its masters have the registered masters' SHA-256 (metadata may change), or
+when it comes from the very folder the registered item came from (a page
+rescanned in place). Any other item under a registered identifier is
+refused (:func:`identity_conflict`), unless replacing is asked for
+(``runs.replace_items``). Whenever a registered master would be overwritten
+or dropped, it is first copied, verified, to ``versions/<n>/`` and the
+catalog records a ``replaced`` event naming the old and the new content.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from digitize.archive.records import ItemRecord
+from digitize.errors import IntakeError, StorageError
 from digitize.files import atomic_write_text
 from digitize.pipeline.model import ItemOutputs, PageResult
 from digitize.scanners.batch import Item
-from digitize.storage.catalog import Catalog, CatalogFile, CatalogPage, RegisteredItem, Registration
+from digitize.storage.catalog import (
+    Catalog,
+    CatalogFile,
+    CatalogItem,
+    CatalogPage,
+    KeptObject,
+    RegisteredItem,
+    Registration,
+    Replacement,
+)
 from digitize.storage.objects import ObjectStore, StoredObject
 
-__all__ = ["PublishedItem", "publish_item", "item_prefix"]
+__all__ = ["PublishedItem", "identity_conflict", "item_prefix", "publish_item", "source_folder"]
+
+REPLACE_ITEMS = "replace_items"
 
 log = logging.getLogger(__name__)
 
 
 def item_prefix(identifier: str) -> str:
     return f"items/{identifier}/"
+
+
+def source_folder(item: Item) -> str:
+    """The item folder as the catalog records it: absolute, symlinks resolved."""
+    return str(item.folder.resolve())
+
+
+def identity_conflict(catalog: Catalog, item: Item, *, replace_items: bool = False) -> str | None:
+    """Why ``item`` may not be registered under its identifier (None: it may).
+
+    Called before any page work (flows.preflight) and again when publishing,
+    for a second run that registered the identifier in between.
+    """
+    registered = catalog.get(item.item_id)
+    if registered is None or replace_items:
+        return None
+    masters = [f for f in catalog.files(item.item_id) if f.role == "master"]
+    if _same_item(item, registered, masters) is not None:
+        return None
+    return _conflict(item, registered, masters)
+
+
+def _conflict(item: Item, registered: CatalogItem, masters: Sequence[CatalogFile]) -> str:
+    """The refusal: both sources, what differs, and the two ways on."""
+    new = [f.sha256 for f in item.files]
+    unknown = sum((Counter(new) - Counter(f.sha256 for f in masters)).values())
+    return (
+        f"{item.folder}: identifier {item.item_id!r} is already registered from batch {registered.batch!r} "
+        f"(folder {registered.source or 'not recorded'}) with different scans: {unknown} of the {len(new)} scans "
+        f"here are not among its {len(masters)} masters, so this is another item. Give it another identifier "
+        f"(identifier = \"...\" in item.toml); or, if it is meant to replace the registered item, run again with "
+        f"DIGITIZE_RUNS__REPLACE_ITEMS=true: the registered masters are then kept under "
+        f"{item_prefix(item.item_id)}versions/"
+    )
+
+
+def _same_item(item: Item, registered: CatalogItem, masters: Sequence[CatalogFile]) -> str | None:
+    """How ``item`` is the registered item (None: it is not)."""
+    if registered.content_hash == item.content_hash:
+        return "identical"
+    if sorted(f.sha256 for f in masters) == sorted(f.sha256 for f in item.files):
+        return "same scans"
+    if registered.source is not None and registered.source == source_folder(item):
+        return "rescan in the same folder"
+    return None
 
 
 @dataclass(frozen=True)
@@ -59,9 +128,29 @@ def publish_item(
     store: ObjectStore,
     catalog: Catalog,
     batch: str | None = None,
+    *,
+    replace_items: bool = False,
 ) -> PublishedItem:
-    """Store and verify all files of an item, then register it in the catalog."""
+    """Store and verify all files of an item, then register it in the catalog.
+
+    Raises IntakeError when another item holds the identifier and
+    ``replace_items`` is not set; never overwrites a registered master
+    without keeping it as a version first.
+    """
     prefix = item_prefix(item.item_id)
+    registered = catalog.get(item.item_id)
+    before = catalog.files(item.item_id) if registered is not None else []
+    replaces: Replacement | None = None
+    if registered is not None:
+        masters = [f for f in before if f.role == "master"]
+        reason = _same_item(item, registered, masters)
+        if reason is None and not replace_items:
+            raise IntakeError(_conflict(item, registered, masters))
+        new_masters = {prefix + o.key: o.sha256 for o in outputs.files if o.role == "master"}
+        changed = [f for f in masters if new_masters.get(f.key) != f.sha256]
+        if changed:
+            replaces = _keep_old_version(store, prefix, registered, before, changed, reason or REPLACE_ITEMS)
+
     stored: list[tuple[str, str, StoredObject]] = []
     for output in outputs.files:
         # Masters carry the checksum taken at intake and checked at assembly
@@ -101,15 +190,79 @@ def publish_item(
         pdf_key=pdf_key,
         store=store.describe(),
         batch=batch,
+        source=source_folder(item),
+        replaces=replaces,
     )
-    registered = catalog.register(registration)
+    result = catalog.register(registration)
+    _remove_stale(store, before, {obj.key for _, _, obj in stored})
     uploaded = [obj for _, _, obj in stored if obj.uploaded]
     return PublishedItem(
         identifier=item.item_id,
         objects=len(stored),
         uploaded=len(uploaded),
         bytes_uploaded=sum(obj.size for obj in uploaded),
-        registered=registered,
+        registered=result,
         manifest_url=store.url_for(manifest_obj.key),
         pdf_url=store.url_for(pdf_key) if pdf_key else None,
     )
+
+
+def _keep_old_version(
+    store: ObjectStore,
+    prefix: str,
+    registered: CatalogItem,
+    before: Sequence[CatalogFile],
+    changed: Sequence[CatalogFile],
+    reason: str,
+) -> Replacement:
+    """Copy the registered masters about to be overwritten or dropped to ``versions/<n>/``, verified.
+
+    Only the masters that change are copied (a rescanned page does not copy
+    the whole book); the others stay where they are, and the old manifest,
+    copied alongside, lists every master of that version. A retry after a
+    crash finds its copies in the newest version and reuses it.
+    """
+    versions = prefix + "versions/"
+    numbers = {key[len(versions):].split("/", 1)[0] for key in store.list(versions)}
+    newest = max((int(n) for n in numbers if n.isdigit()), default=0)
+
+    def target(n: int, f: CatalogFile) -> str:
+        return f"{versions}{n}/{f.key.removeprefix(prefix)}"
+
+    def holds(n: int, f: CatalogFile) -> bool:
+        found = store.stat(target(n, f))
+        return found is not None and found.size == f.size and found.sha256 == f.sha256
+
+    number = newest if newest and all(holds(newest, f) for f in changed) else newest + 1
+    kept: list[KeptObject] = []
+    for f in changed:
+        if not holds(number, f):
+            store.copy(f.key, target(number, f), sha256=f.sha256)
+        kept.append(KeptObject(f.key, target(number, f), f.size, f.sha256))
+    for f in before:  # what that version was: small, and replaced by this publication
+        if f.role in ("manifest", "record") and not holds(number, f):
+            try:
+                store.copy(f.key, target(number, f), sha256=f.sha256)
+            except StorageError as exc:  # e.g. already overwritten by an interrupted earlier attempt
+                log.warning("%s: the %s of the replaced version was not kept: %s", registered.identifier, f.role, exc)
+    log.info(
+        "%s: %d master(s) of the registered version kept under %s%d/ (%s)",
+        registered.identifier, len(kept), versions, number, reason,
+    )
+    return Replacement(reason, f"{versions}{number}/", registered.content_hash, tuple(kept))
+
+
+def _remove_stale(store: ObjectStore, before: Sequence[CatalogFile], now: set[str]) -> None:
+    """Delete objects of the replaced registration that the new one no longer has.
+
+    Runs after registration, so the catalog never names a missing object;
+    masters among them were kept as a version first. A failure leaves a
+    stray object (``digitize audit`` lists it) but loses nothing.
+    """
+    for f in before:
+        if f.key not in now:
+            try:
+                store.delete(f.key)
+                log.info("removed %s (not part of the new version)", f.key)
+            except StorageError as exc:
+                log.warning("could not remove %s, no longer part of the item: %s", f.key, exc)

@@ -12,11 +12,16 @@ workers (Dask workers on other machines) see only the object store:
    ``staging/pages/<cache key>/`` (``page.json`` last: it marks the page
    finished). A page already there with the same cache key (the same scan,
    frame, model and settings) is not processed again: resume works across
-   machines. The scratch folder is removed afterwards, so a worker's disk
+   machines, once each staged file has the size and SHA-256 its
+   ``page.json`` recorded when the page was made (else the page is done
+   again, with a warning that names the file). The scratch folder is removed afterwards, so a worker's disk
    use does not grow with the batch.
 3. :func:`fetch_page`, on the flow's machine, copies the page's files into
-   the page's work folder (checking each against its SHA-256) and writes
-   ``page.json`` there, so assembly and local resume see a normal page.
+   the page's work folder (checking each against the SHA-256 the page
+   recorded) and writes ``page.json`` there, so assembly and local resume
+   see a normal page. A staged file whose bytes changed in the store fails
+   the page (retryable) and removes the staged ``page.json``, so the next
+   attempt does the page again instead of fetching the same damage.
 
 Every transfer is streamed in chunks; no file is held in memory whole.
 The ``staging/`` objects are a cache: once no batch is running they may be
@@ -39,7 +44,7 @@ from pathlib import Path
 from digitize.checksums import READ_CHUNK, sha256_file
 from digitize.errors import StorageError, VerificationError
 from digitize.files import atomic_output, atomic_write_text
-from digitize.pipeline.model import PageJob, PageResult
+from digitize.pipeline.model import FileFixity, PageJob, PageResult
 from digitize.pipeline.page import page_cache_key, process_page
 from digitize.settings import Settings
 from digitize.storage.objects import ObjectStore
@@ -139,9 +144,34 @@ def _staged_result(store: ObjectStore, key: str) -> PageResult | None:
         return None
     if result.cache_key != key:
         return None
-    if any(store.stat(f"{prefix}/{path.name}") is None for path in _page_files(result)):
+    problem = _staged_damage(store, prefix, result)
+    if problem is not None:
+        log.warning("staged page %s: %s; doing the page again", prefix, problem)
         return None
     return result
+
+
+def _recorded(result: PageResult) -> dict[str, FileFixity]:
+    return {entry.name: entry for entry in result.fixity}
+
+
+def _staged_damage(store: ObjectStore, prefix: str, result: PageResult) -> str | None:
+    """What is wrong with a staged page's files, by what the store says of them (no bytes read)."""
+    if not result.fixity:
+        return f"{_RESULT} records no sizes and digests of its files (written by an older version)"
+    recorded = _recorded(result)
+    for path in _page_files(result):
+        stored = store.stat(f"{prefix}/{path.name}")
+        entry = recorded.get(path.name)
+        if stored is None:
+            return f"{path.name} is missing"
+        if entry is None:
+            return f"{_RESULT} records no digest of {path.name}"
+        if stored.size != entry.size:
+            return f"{path.name} has {stored.size} bytes, {_RESULT} recorded {entry.size}"
+        if stored.sha256 and stored.sha256 != entry.sha256:
+            return f"{path.name}: the store's SHA-256 differs from the one {_RESULT} recorded"
+    return None
 
 
 def process_staged_page(
@@ -169,13 +199,15 @@ def process_staged_page(
         source = download(store, source_key(job.source_sha256), folder / "source" / job.source.name, job.source_sha256)
         result = process(replace(job, source=source, work_dir=folder / "page"), settings)
         prefix = page_prefix(key)
+        recorded = _recorded(result)
         for path in _page_files(result):
-            store.put_file(f"{prefix}/{path.name}", path)
-        portable = json.loads(_for_job(result, job, Path(".")).to_json())  # file names only: valid anywhere
-        # when the page was made: the item's PDF is dated by its newest page, stable across re-runs
-        portable[_MADE_AT] = result.pdf.stat().st_mtime
+            entry = recorded.get(path.name)  # the upload is checked against the digest the page recorded
+            store.put_file(f"{prefix}/{path.name}", path, sha256=entry.sha256 if entry else None)
+        # file names only (valid anywhere), and when the page was made: the item's PDF is dated by
+        # its newest page, stable across re-runs
+        portable = _for_job(result, job, Path(".")).to_json(extra={_MADE_AT: result.pdf.stat().st_mtime})
         record = folder / _RESULT
-        record.write_text(json.dumps(portable, ensure_ascii=False, indent=1), encoding="utf-8")
+        atomic_write_text(record, portable)
         store.put_file(f"{prefix}/{_RESULT}", record, content_type="application/json")  # last: "finished"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -197,14 +229,24 @@ def fetch_page(job: PageJob, result: PageResult, store: ObjectStore) -> PageResu
             made_at = float(json.loads(handle.read().decode("utf-8")).get(_MADE_AT) or 0)
     except (ValueError, TypeError, AttributeError) as exc:
         raise StorageError(f"{job.label}: staged {prefix}/{_RESULT} is unreadable ({exc})") from exc
+    recorded = _recorded(result)
     for path in _page_files(result):
         key = f"{prefix}/{path.name}"
         stored = store.stat(key)
         if stored is None:
             raise StorageError(f"{job.label}: staged file {key} is missing from {store.describe()}")
+        entry = recorded.get(path.name)
+        size, sha256 = (entry.size, entry.sha256) if entry else (stored.size, stored.sha256)
         dest = job.work_dir / path.name
-        if not _same_file(dest, stored.size, stored.sha256):
-            download(store, key, dest, stored.sha256 or None)
+        if not _same_file(dest, size, sha256):
+            try:
+                download(store, key, dest, sha256 or None)
+            except VerificationError as exc:
+                # The staged copy is damaged: forget the staged page, so the next attempt makes it again.
+                store.delete(f"{prefix}/{_RESULT}")
+                raise VerificationError(
+                    f"{job.label}: {exc}; the staged page is dropped and will be done again on the next attempt"
+                ) from exc
         if made_at:
             os.utime(dest, (made_at, made_at))
     local = _for_job(result, job, job.work_dir)

@@ -71,9 +71,16 @@ def run(
     output_dir: Path | None = typer.Option(None, help="Where finished items go."),
     storage_url: str | None = typer.Option(None, help="file://FOLDER or s3://BUCKET/PREFIX"),
     catalog_url: str | None = typer.Option(None, help="SQLAlchemy URL of the e-library catalog."),
+    wait: bool = typer.Option(
+        False, "--wait", help="If another run is processing this batch, wait for it (default: stop at once)."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Process a scanned batch: deskew, OCR, transliterate, build PDFs, store and register."""
+    """Process a scanned batch: deskew, OCR, transliterate, build PDFs, store and register.
+
+    One run per batch at a time: a second run of the same batch stops at once
+    naming the run that holds it (exit code 10), or waits for it with --wait.
+    """
     _configure_logging(verbose)
     try:
         settings = _settings(
@@ -86,18 +93,21 @@ def run(
         )
         if not batch_dir.is_dir():
             raise IntakeError(f"{batch_dir}: batch folder does not exist or is not a folder")
-        from digitize.flows.batch import run_batch
+        from digitize.flows.batch import report_path, run_batch
         from digitize.flows.server import prefect_api
         from digitize.pipeline import tesseract
+        from digitize.scanners.run_lock import batch_lock
         from digitize.storage.factory import open_store
 
         info = tesseract.probe(settings.ocr.tessdata)
         store = open_store(settings.storage)
-        console.print(
-            f"batch [bold]{escape(str(batch_dir))}[/] · Tesseract {info.version} · {settings.workers} page workers"
-        )
-        with prefect_api(), _progress():
-            report = run_batch(batch_dir, settings)
+        # taken before Prefect starts, so that a second run stops at once; the flow takes it again (re-entrant)
+        with batch_lock(settings.work_dir, batch_dir, wait=wait):
+            console.print(
+                f"batch [bold]{escape(str(batch_dir))}[/] · Tesseract {info.version} · {settings.workers} page workers"
+            )
+            with prefect_api(), _progress():
+                report = run_batch(batch_dir, settings, wait_for_lock=wait)
     except DigitizeError as exc:
         _fail(exc)
 
@@ -106,9 +116,36 @@ def run(
     out.print(f"storage:  {store.describe()}")
     out.print(f"catalog:  {_safe_url(settings.catalog.url)}")
     code = ExitCode.OK if not report.failed else ExitCode.ITEM_FAILED
+    if report.catalog:
+        console.print(f"[bold red]error[/] (catalog): {escape(_catalog_paragraph(report))} The batch report: "
+                      f"{escape(str(report_path(report, settings).resolve()))}.", soft_wrap=True)
+        code = ExitCode.CATALOG
     if report.crashed_workers:
         _leave_now(code)
     raise typer.Exit(code)
+
+
+def _catalog_paragraph(report: BatchReport) -> str:
+    """One paragraph on a catalog fault: what the catalog said, what was done, what was not registered."""
+    missing = report.not_registered
+    registered = [i.identifier for i in report.done]
+    processed = any(i.output_dir for i in report.items if i.identifier in missing)
+    text = f"{report.catalog.rstrip('.')}."
+    if registered:
+        text += f" Registered: {', '.join(registered)}."
+    if missing and processed:
+        text += (
+            f" Processed, stored and verified but not registered: {', '.join(missing)}. Nothing is lost: run the "
+            "batch again once the catalog accepts writes; finished pages and stored files are kept and only the "
+            "registration is redone."
+        )
+    elif missing:
+        text += (
+            f" No page was processed and nothing was registered ({', '.join(missing)}). Run the batch again once "
+            "the catalog accepts writes (check that no other program holds it, that its file and folder are "
+            "writable, or that its server is running)."
+        )
+    return text
 
 
 def _leave_now(code: int) -> None:
@@ -266,6 +303,91 @@ def schedule(
         serve(deployment)
     except DigitizeError as exc:
         _fail(exc)
+
+
+@app.command()
+def audit(
+    item: str | None = typer.Argument(None, help="Audit only this item (default: every registered item)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML settings file."),
+    sample: int | None = typer.Option(None, "--sample", min=1, help="Audit N items chosen at random."),
+    sample_percent: float | None = typer.Option(
+        None, "--sample-percent", min=0.0, max=100.0, help="Audit P percent of the items, chosen at random."
+    ),
+    restart: bool = typer.Option(False, "--restart", help="Start a new round instead of resuming an interrupted one."),
+    abort_stale_uploads: bool = typer.Option(
+        False, "--abort-stale-uploads",
+        help="Abort unfinished S3 multipart uploads older than audit.stale_upload_hours.",
+    ),
+    threads: int | None = typer.Option(None, help="Objects read at once (audit.threads)."),
+    work_dir: Path | None = typer.Option(None, help="Where the resume state is kept."),
+    output_dir: Path | None = typer.Option(None, help="Where audit-<date>.json goes."),
+    storage_url: str | None = typer.Option(None, help="file://FOLDER or s3://BUCKET/PREFIX"),
+    catalog_url: str | None = typer.Option(None, help="SQLAlchemy URL of the e-library catalog."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Re-read every stored object against its manifest and the catalog; exit 9 on any loss."""
+    _configure_logging(verbose, prefect=False)
+    if sample is not None and sample_percent is not None:
+        raise typer.BadParameter("give --sample or --sample-percent, not both", param_hint="--sample")
+    if item is not None and (sample is not None or sample_percent is not None):
+        raise typer.BadParameter("an ITEM and a sample exclude each other", param_hint="--sample")
+    try:
+        from digitize.delivery.audit import audit_store, choose_items, write_report
+        from digitize.errors import AuditError
+        from digitize.storage.catalog import Catalog
+        from digitize.storage.factory import open_store
+
+        settings = _settings(
+            config, work_dir=work_dir, output_dir=output_dir, storage__url=storage_url, catalog__url=catalog_url,
+            audit__threads=threads,
+        )
+        store = open_store(settings.storage)
+        catalog = Catalog(settings.catalog.url)
+        registered = catalog.identifiers(include_withdrawn=True)
+        if item is not None:
+            if item not in registered:
+                raise AuditError(f"no item {item!r} in the catalog at {_safe_url(settings.catalog.url)}")
+            chosen, scope = [item], f"item:{item}"
+        elif sample is not None or sample_percent is not None:
+            chosen = choose_items(registered, sample=sample, sample_percent=sample_percent)
+            scope = f"sample:{sample}" if sample is not None else f"sample:{sample_percent}%"
+        else:
+            chosen, scope = registered, "all"
+        console.print(f"auditing {len(chosen)} item(s) in [bold]{escape(store.describe())}[/]")
+        report = audit_store(
+            store, catalog, settings.audit, items=chosen, scope=scope, state_dir=Path(settings.work_dir),
+            restart=restart, abort_stale_uploads=abort_stale_uploads, find_orphans=item is None,
+        )
+        report_path = write_report(report, Path(settings.output_dir))
+        catalog.close()
+    except DigitizeError as exc:
+        _fail(exc)
+
+    table = Table(title=f"audit of {len(report.items)} item(s): {len(report.failed_items)} with problems")
+    for column in ("item", "object", "problem", "details"):
+        table.add_column(column, overflow="fold")
+    for result in report.failed_items:
+        for problem in result.problems:
+            table.add_row(escape(result.identifier), escape(problem.key), problem.kind, escape(problem.detail))
+    for problem in report.orphans:
+        table.add_row("(none)", escape(problem.key), problem.kind, escape(problem.detail))
+    if table.rows:
+        out.print(table)
+    for entry in report.uploads:
+        state = "aborted" if entry.aborted else ("stale" if entry.stale else "in progress")
+        note = f" ({escape(entry.error)})" if entry.error else ""
+        out.print(
+            f"unfinished upload {escape(entry.upload.key)} ({entry.upload.upload_id}), "
+            f"started {entry.upload.initiated:%Y-%m-%d %H:%M} UTC: {state}{note}"
+        )
+    objects = sum(result.objects for result in report.items)
+    out.print(
+        f"{'[green]pass[/]' if report.ok else '[red]FAIL[/]'}: {len(report.items)} items, {objects} objects, "
+        f"{report.bytes_read / 1e6:.1f} MB read in {report.seconds:.1f} s"
+        + (f" ({len(report.resumed)} items from the interrupted round)" if report.resumed else "")
+    )
+    out.print(f"report:   {report_path}")
+    raise typer.Exit(ExitCode.OK if report.ok else ExitCode.AUDIT_FAILED)
 
 
 def _safe_url(url: str) -> str:

@@ -29,6 +29,8 @@ __all__ = [
     "StorageUnavailableError",
     "VerificationError",
     "CatalogError",
+    "AuditError",
+    "BatchLockedError",
 ]
 
 
@@ -44,6 +46,8 @@ class ExitCode(IntEnum):
     TRANSLITERATION = 6
     STORAGE = 7
     CATALOG = 8
+    AUDIT_FAILED = 9
+    BATCH_LOCKED = 10
 
     @property
     def description(self) -> str:
@@ -61,6 +65,8 @@ _EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.TRANSLITERATION: "the input to the transliterator is invalid",
     ExitCode.STORAGE: "the object store refused or lost a file",
     ExitCode.CATALOG: "the e-library catalog refused a registration",
+    ExitCode.AUDIT_FAILED: "digitize audit found a stored object missing, changed or unexpected",
+    ExitCode.BATCH_LOCKED: "another digitize run is processing the same batch; nothing was done (see --wait)",
 }
 
 
@@ -182,3 +188,24 @@ class CatalogError(DigitizeError):
     stage = "catalog"
     exit_code = ExitCode.CATALOG
     retryable = True
+
+
+class AuditError(DigitizeError):
+    """An audit of the store found a loss: an object missing, changed or unexpected.
+
+    Not retryable: reading again does not bring lost bytes back; restore the
+    object from a copy (the audit report names each one) and audit again.
+    """
+
+    stage = "audit"
+    exit_code = ExitCode.AUDIT_FAILED
+
+
+class BatchLockedError(DigitizeError):
+    """Another run holds the batch's lock (see ``scanners/run_lock.py``); the message names it.
+
+    Not retryable here: the caller chooses to stop or to wait (``digitize run --wait``).
+    """
+
+    stage = "run"
+    exit_code = ExitCode.BATCH_LOCKED

@@ -37,6 +37,7 @@ from digitize.errors import ConfigError
 __all__ = [
     "Settings", "OCRSettings", "ImageSettings", "QualitySettings", "PdfSettings", "StorageSettings",
     "CatalogSettings", "RunSettings", "InboxSettings", "ScheduleSettings", "ArchiveSettings", "WebSettings",
+    "AuditSettings",
     "load_settings",
 ]
 
@@ -301,12 +302,44 @@ class StorageSettings(BaseModel):
         return value
 
 
+class AuditSettings(BaseModel):
+    """``digitize audit``: re-reading the stored objects against manifests and the catalog."""
+
+    threads: int = Field(
+        default=4,
+        description="Objects read and hashed at once. Reading is I/O-bound (hashing runs outside the GIL), "
+        "so threads, not processes; more helps a remote S3 store more than a local disk.",
+    )
+    stale_upload_hours: float = Field(
+        default=24.0,
+        description="An unfinished S3 multipart upload older than this is stale: `digitize audit` lists it "
+        "and, with `--abort-stale-uploads`, aborts it (its parts cost storage until then).",
+    )
+    state_save_seconds: float = Field(
+        default=2.0,
+        description="At most this long between saves of the audit's resume state (items done this round); "
+        "an interrupted audit re-reads at most this much work.",
+    )
+
+    @field_validator("threads")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("audit.threads must be at least 1")
+        return value
+
+
 class CatalogSettings(BaseModel):
     """The e-library catalog database (SQLAlchemy URL)."""
 
     url: str = Field(
         default="sqlite:///./digitize-data/catalog.sqlite3",
         description="SQLAlchemy URL of the catalog: SQLite, or PostgreSQL (postgresql+psycopg://USER@HOST/DB).",
+    )
+    busy_timeout_seconds: float = Field(
+        default=30.0,
+        description="SQLite: how long a write waits for another connection's lock before the run reports the "
+        "catalog as locked (exit code 8; the batch report lists what was not registered).",
     )
 
 
@@ -332,8 +365,9 @@ class RunSettings(BaseModel):
     )
     replace_items: bool = Field(
         default=False,
-        description="An item whose identifier is registered from another batch with different content is refused "
-        "unless this is set.",
+        description="An item whose identifier is registered to another item (other scans, from another folder) "
+        "is refused unless this is set; then it replaces the registered item, whose masters are kept under "
+        "items/<id>/versions/<n>/ in the store.",
     )
     stage_through_store: bool | None = Field(
         default=None,
@@ -407,8 +441,23 @@ class WebSettings(BaseModel):
     admin_email: str = Field(default="elibrary@localhost", description="OAI-PMH adminEmail.")
     oai_page_size: int = Field(default=100, description="Records per OAI-PMH list response (then a resumption token).")
     search_page_size: int = Field(default=20, description="Items per page of search results.")
+    search_max_chars: int = Field(
+        default=1000,
+        description="Longest value a search field may hold (characters); a longer search is refused (422) before "
+        "any search work: SQLite refuses LIKE patterns over 50,000 bytes, and folding 100 KB of words took seconds.",
+    )
+    search_max_words: int = Field(
+        default=32,
+        description="Most words a search may hold, all fields together; more are refused (422): each word is one "
+        "more condition, and SQLite refuses an expression over 1,000 deep (about 1,500 words).",
+    )
+    max_request_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        description="Largest request body accepted (bytes); a larger one is answered 413, by its Content-Length or "
+        "as soon as a streamed body passes it. A registration carries its pages' texts: 64 MiB holds a long book.",
+    )
 
-    @field_validator("oai_page_size", "search_page_size")
+    @field_validator("oai_page_size", "search_page_size", "search_max_chars", "search_max_words", "max_request_bytes")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:
@@ -458,6 +507,7 @@ class Settings(BaseSettings):
     runs: RunSettings = Field(default_factory=RunSettings)
     inbox: InboxSettings = Field(default_factory=InboxSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @classmethod
     def settings_customise_sources(

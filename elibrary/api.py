@@ -10,7 +10,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from digitize.elibrary.deps import BaseUrlDep, CatalogDep, available_item
+from digitize.elibrary.deps import (
+    MAX_OFFSET,
+    YEAR_MAX,
+    YEAR_MIN,
+    BaseUrlDep,
+    CatalogDep,
+    SettingsDep,
+    available_item,
+    check_search,
+)
 from digitize.elibrary.views import api_item_view, download_entry
 from digitize.storage.catalog import SearchQuery
 
@@ -22,19 +31,21 @@ router = APIRouter()
 # response_model=dict keeps the OpenAPI document as it was when these returned a bare ``dict``.
 @router.get("/api/items", response_model=dict)
 def api_search(
+    settings: SettingsDep,
     catalog: CatalogDep,
     root: BaseUrlDep,
     q: str = "",
     title: str = "",
     author: str = "",
-    year: int | None = None,
-    year_from: int | None = None,
-    year_to: int | None = None,
+    year: Annotated[int | None, Query(ge=YEAR_MIN, le=YEAR_MAX)] = None,
+    year_from: Annotated[int | None, Query(ge=YEAR_MIN, le=YEAR_MAX)] = None,
+    year_to: Annotated[int | None, Query(ge=YEAR_MIN, le=YEAR_MAX)] = None,
     kind: str | None = None,
     collection: str | None = None,
     limit: Annotated[int, Query(ge=0, le=1000)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
+    check_search(settings.web, q=q, title=title, author=author, kind=kind, collection=collection)
     result = catalog.search(SearchQuery(
         text=q, title=title, author=author, year=year, year_from=year_from, year_to=year_to,
         kind=kind, collection=collection, limit=limit, offset=offset,

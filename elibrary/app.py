@@ -23,6 +23,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digitize.elibrary import admin, api, files, harvest, pages
 from digitize.elibrary.deps import get_templates, render_page
@@ -31,7 +32,7 @@ from digitize.settings import Settings
 from digitize.storage.catalog import Catalog
 from digitize.storage.objects import ObjectStore
 
-__all__ = ["create_app", "make_templates"]
+__all__ = ["BodyLimit", "create_app", "make_templates"]
 
 HERE = Path(__file__).parent
 SECURITY_HEADERS = {
@@ -68,6 +69,7 @@ def create_app(
     app.state.renderer = PageRenderer(store, Path(tempfile.mkdtemp(prefix="elibrary-pages-")))
     app.state.templates = make_templates(settings.web.repository_name)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.add_middleware(BodyLimit, max_bytes=settings.web.max_request_bytes)
     app.middleware("http")(_security_headers)
     app.exception_handler(HTTPException)(_http_error)
     for module in (pages, files, api, admin, harvest):  # the order the OpenAPI document lists the routes in
@@ -91,6 +93,54 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         renderer: PageRenderer = app.state.renderer
         shutil.rmtree(renderer.cache_dir, ignore_errors=True)
+
+
+class BodyLimit:
+    """Refuse (413) a request body over ``max_bytes``, reading no more of it than that.
+
+    A declared Content-Length is checked before the request goes any
+    further; a body without one (chunked) is counted as it streams in, and
+    the read that passes the limit raises the 413 to whichever route was
+    reading it, so no route ever holds more than the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                await JSONResponse({"detail": "Content-Length is not a number"}, status_code=400)(scope, receive, send)
+                return
+            if length > self.max_bytes:
+                await JSONResponse({"detail": self._too_large(length)}, status_code=413)(scope, receive, send)
+                return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413, self._too_large(None))
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _too_large(self, length: int | None) -> str:
+        size = f"of {length} bytes " if length is not None else ""
+        return (
+            f"the request body {size}is over the limit of {self.max_bytes} bytes (web.max_request_bytes); "
+            "nothing was stored"
+        )
 
 
 async def _security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

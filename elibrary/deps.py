@@ -11,18 +11,24 @@ FastAPI calls them on the event loop instead of handing each to a thread.
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ValidationError
 
 from digitize.elibrary.render import PageRenderer
-from digitize.settings import Settings
+from digitize.settings import Settings, WebSettings
 from digitize.storage.catalog import Catalog, CatalogItem
 from digitize.storage.objects import ObjectStore
 
 __all__ = [
+    "MAX_OFFSET",
+    "YEAR_MAX",
+    "YEAR_MIN",
     "BaseUrlDep",
     "CatalogDep",
     "RendererDep",
@@ -30,12 +36,15 @@ __all__ = [
     "StoreDep",
     "TemplatesDep",
     "available_item",
+    "body_openapi",
+    "check_search",
     "get_base_url",
     "get_catalog",
     "get_renderer",
     "get_settings",
     "get_store",
     "get_templates",
+    "json_body",
     "render_page",
     "require_token",
 ]
@@ -89,6 +98,81 @@ def require_token(settings: SettingsDep, authorization: Annotated[str | None, He
     scheme, _, given = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), expected.encode()):
         raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+
+
+# Bounds of numbers a search may ask for: the catalog's integers are 64-bit,
+# and no printed year or result offset comes near them.
+YEAR_MIN, YEAR_MAX = -9999, 9999
+MAX_OFFSET = 1_000_000_000
+
+
+def check_search(web: WebSettings, **fields: str | None) -> None:
+    """Refuse (422) a search longer than the settings allow, before any work is spent on it.
+
+    Counted on the text as given, so a 100 KB query costs a ``len`` and a
+    ``split``, not a transliteration and a database query.
+    """
+    words = 0
+    for name, value in fields.items():
+        if not value:
+            continue
+        if len(value) > web.search_max_chars:
+            raise HTTPException(
+                422, f"the search field {name!r} has {len(value)} characters; at most {web.search_max_chars} "
+                "characters are searched: shorten it",
+            )
+        words += len(value.split())
+    if words > web.search_max_words:
+        raise HTTPException(
+            422, f"the search has {words} words; at most {web.search_max_words} words are searched: use fewer",
+        )
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def json_body(model: type[ModelT], *, empty_is_default: bool = False) -> Callable[[Request], Awaitable[ModelT]]:
+    """A dependency that reads the request's JSON body as ``model``.
+
+    FastAPI reads and parses a declared body before it resolves any
+    dependency, so a write route declares its body through this instead,
+    after ``require_token``: a request without the token is refused before
+    a byte of its body is read. Errors are FastAPI's usual 422, without
+    echoing the input back. ``empty_is_default``: no body means the model's
+    defaults.
+    """
+
+    async def read(request: Request) -> ModelT:
+        raw = await request.body()
+        if empty_is_default and not raw.strip():
+            raw = b"{}"
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError as exc:
+            raise RequestValidationError([
+                {"type": error["type"], "loc": ("body", *error["loc"]), "msg": error["msg"]}
+                for error in exc.errors(include_url=False)
+            ]) from exc
+
+    return read
+
+
+def body_openapi(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route whose body ``json_body`` reads (FastAPI cannot see it)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"$ref"}:
+                return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(value) for value in node]
+        return node
+
+    content = {"application/json": {"schema": inline(schema)}}
+    return {"requestBody": {"required": required, "content": content}}
 
 
 def available_item(catalog: Catalog, identifier: str) -> CatalogItem:

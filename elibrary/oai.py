@@ -46,8 +46,13 @@ VERBS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "ListIdentifiers": (frozenset({"metadataPrefix"}), frozenset({"from", "until", "set", "resumptionToken"})),
     "ListRecords": (frozenset({"metadataPrefix"}), frozenset({"from", "until", "set", "resumptionToken"})),
 }
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_SECOND = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")  # matched whole (fullmatch)
+_SECOND = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+# Control characters and what XML cannot hold: never part of an argument, and
+# echoed into the response's request element they would break the document.
+_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_MAX_TOKEN = 4096  # ours are a few hundred characters
+_MAX_ROW_ID = 2**63 - 1  # the catalog's integer columns
 
 
 class _ListState(TypedDict):
@@ -116,6 +121,14 @@ def _check_arguments(params: list[tuple[str, str]]) -> dict[str, str]:
     verb = verbs[0]
     if verb not in VERBS:
         raise OAIError("badVerb", f"{verb!r} is not an OAI-PMH verb")
+    for name, value in params:
+        bad = _REFUSED.search(name + value)
+        if bad:
+            raise OAIError(
+                "badArgument",
+                f"the argument {name!r} holds the control character U+{ord(bad.group()):04X}; OAI-PMH arguments "
+                "are plain text",
+            )
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise OAIError("badArgument", f"repeated arguments: {', '.join(repeated)}")
@@ -324,9 +337,9 @@ def _check_prefix(prefix: str) -> None:
 
 def _parse_date(value: str, name: str) -> tuple[datetime, str]:
     try:
-        if _DAY.match(value):
+        if _DAY.fullmatch(value):
             return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC), "day"
-        if _SECOND.match(value):
+        if _SECOND.fullmatch(value):
             return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC), "second"
     except ValueError:
         pass
@@ -341,7 +354,10 @@ def _date_range(since: str | None, until: str | None) -> tuple[datetime | None, 
         start, since_granularity = _parse_date(since, "from")
     if until is not None:
         until_at, until_granularity = _parse_date(until, "until")
-        end = until_at + (timedelta(days=1) if until_granularity == "day" else timedelta(seconds=1))
+        try:
+            end = until_at + (timedelta(days=1) if until_granularity == "day" else timedelta(seconds=1))
+        except OverflowError:  # until the end of 9999: no upper bound
+            end = None
         if start is not None:
             if since_granularity != until_granularity:
                 raise OAIError("badArgument", "from and until must have the same granularity")
@@ -356,24 +372,50 @@ def _encode_token(state: _ListState) -> str:
 
 
 def _decode_token(token: str, verb: str) -> _ListState:
+    """The list state a token carries, every part checked: a forged token is badResumptionToken, never a crash."""
     try:
-        state: _ListState = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if len(token) > _MAX_TOKEN:
+            raise ValueError("token too long")
+        state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(state, dict) or set(state) != set(_ListState.__annotations__):
+            raise ValueError("not a list state")
         if state["verb"] != verb:
             raise ValueError("token of another verb")
-        _check_prefix("oai_dc")
-        datetime.fromisoformat(state["before"])
-        if state["since"]:
-            datetime.fromisoformat(state["since"])
-        if state["after"] is not None:
-            datetime.fromisoformat(str(state["after"][0]))
-            int(state["after"][1])
-        if not isinstance(state["cursor"], int) or state["cursor"] < 0:
-            raise ValueError("bad cursor")
-        if state["set"] is not None and not isinstance(state["set"], str):
+        spec = state["set"]
+        if spec is not None and (not isinstance(spec, str) or _REFUSED.search(spec) or len(spec) > _MAX_TOKEN):
             raise ValueError("bad set")
-        return state
-    except (ValueError, KeyError, TypeError, IndexError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        after = state["after"]
+        if after is not None:
+            if not isinstance(after, list) or len(after) != 2 or not _row_id(after[1]):
+                raise ValueError("bad position")
+            after = [_token_time(after[0]), after[1]]
+        if not _row_id(state["cursor"]):
+            raise ValueError("bad cursor")
+        return {
+            "verb": verb,
+            "set": spec,
+            "since": None if state["since"] is None else _token_time(state["since"]),
+            "before": _token_time(state["before"]),
+            "after": after,
+            "cursor": state["cursor"],
+        }
+    except (ValueError, TypeError, OverflowError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise OAIError("badResumptionToken", "this resumptionToken is not valid here") from exc
+
+
+def _row_id(value: object) -> bool:
+    """A row id or a cursor as the catalog can take it (JSON true is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_ROW_ID
+
+
+def _token_time(value: object) -> str:
+    """A moment in a token, in UTC (the tokens we issue carry their offset)."""
+    if not isinstance(value, str):
+        raise TypeError("not a date")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("a date without its offset")
+    return moment.astimezone(UTC).isoformat()
 
 
 def _datestamp(value: datetime) -> str:

@@ -8,7 +8,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from digitize.elibrary.deps import CatalogDep, SettingsDep, TemplatesDep, available_item, render_page
+from digitize.elibrary.deps import (
+    YEAR_MAX,
+    YEAR_MIN,
+    CatalogDep,
+    SettingsDep,
+    TemplatesDep,
+    available_item,
+    check_search,
+    render_page,
+)
 from digitize.elibrary.views import download_entry
 from digitize.storage.catalog import SearchQuery
 
@@ -33,6 +42,7 @@ def search_page(
     collection: str = "",
     page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
+    check_search(settings.web, q=q, title=title, author=author, year=year, kind=kind, collection=collection)
     size = settings.web.search_page_size
     year_value = _int_or_none(year)
     query = SearchQuery(
@@ -64,12 +74,14 @@ def search_page(
 @router.get("/items/{identifier}", response_class=HTMLResponse)
 def item_page(
     request: Request,
+    settings: SettingsDep,
     catalog: CatalogDep,
     templates: TemplatesDep,
     identifier: str,
     q: str = "",
     page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
 ) -> HTMLResponse:
+    check_search(settings.web, q=q)
     item = available_item(catalog, identifier)
     files = catalog.files(identifier)
     texts = {seq: (original, latin) for seq, original, latin in catalog.page_texts(identifier)}
@@ -88,7 +100,9 @@ def item_page(
 
 
 def _int_or_none(value: str) -> int | None:
+    """A year as typed, or None when it is not one (shown as "is not a number")."""
     try:
-        return int(value.strip())
+        year = int(value.strip())
     except ValueError:
         return None
+    return year if YEAR_MIN <= year <= YEAR_MAX else None

@@ -32,7 +32,7 @@ from prefect import flow
 
 from digitize.assembly.item import plan_pages
 from digitize.delivery.staging import fetch_page, stage_sources
-from digitize.errors import DigitizeError
+from digitize.errors import CatalogError, DigitizeError
 from digitize.files import atomic_write_text
 from digitize.flows.preflight import disk_shortage, identifier_conflict
 from digitize.flows.report import (
@@ -51,7 +51,8 @@ from digitize.flows.tasks import assemble_task, publish_task, stages_through_sto
 from digitize.pipeline import tesseract
 from digitize.pipeline.model import PageJob, PageResult
 from digitize.pipeline.page import finished_page
-from digitize.scanners.batch import Item, read_batch
+from digitize.scanners.batch import Batch, Item, read_batch
+from digitize.scanners.run_lock import batch_lock
 from digitize.settings import Settings, load_settings
 from digitize.storage.catalog import Catalog
 from digitize.storage.factory import open_store
@@ -63,6 +64,7 @@ __all__ = [
     "WorkerCrashError",
     "ProgressListener",
     "digitize_batch",
+    "report_path",
     "run_batch",
     "set_progress_listener",
 ]
@@ -74,21 +76,84 @@ _qc_flags = qc_flags
 
 
 @flow(name="digitize-batch", flow_run_name="batch {batch_dir}", log_prints=False)
-def digitize_batch(batch_dir: str, settings: Settings | None = None) -> BatchReport:
+def digitize_batch(batch_dir: str, settings: Settings | None = None, wait_for_lock: bool = False) -> BatchReport:
     """Process every item of a batch folder; one item's failure never stops the rest.
 
     ``settings`` defaults to the environment and ``DIGITIZE_CONFIG`` (what a
-    scheduled deployment uses).
+    scheduled deployment uses). One run per batch at a time: another run of
+    the same batch raises :class:`~digitize.errors.BatchLockedError`, or with
+    ``wait_for_lock`` is waited for (its finished pages are then reused).
+
+    A catalog that fails at the start (locked, read-only, unreachable) ends
+    the run before any page is processed; one that fails at the end leaves
+    the items stored but not registered. Either way the report is written
+    and says so (``report.catalog``, ``report.not_registered``).
     """
     started = time.perf_counter()
     settings = settings or load_settings()
-    batch = read_batch(Path(batch_dir), settings.image.max_image_pixels)
-    report = BatchReport(batch.name, str(batch.folder))
-    for problem in batch.problems:
-        report.items.append(ItemOutcome(problem.item_id, "failed", message=problem.message, stage=problem.stage))
+    with batch_lock(settings.work_dir, batch_dir, wait=wait_for_lock):
+        batch = read_batch(Path(batch_dir), settings.image.max_image_pixels)
+        report = BatchReport(batch.name, str(batch.folder))
+        for problem in batch.problems:
+            report.items.append(ItemOutcome(problem.item_id, "failed", message=problem.message, stage=problem.stage))
+        try:
+            catalog = Catalog(settings.catalog.url, busy_timeout=settings.catalog.busy_timeout_seconds)
+        except CatalogError as exc:
+            return _catalog_failed_at_start(batch, exc, settings, report, started)
+        try:
+            try:
+                batch_id = catalog.start_batch(batch.name, str(batch.folder))
+            except CatalogError as exc:
+                return _catalog_failed_at_start(batch, exc, settings, report, started)
+            _run_items(batch, catalog, settings, report)
+            report.seconds = round(time.perf_counter() - started, 2)
+            try:
+                catalog.finish_batch(batch_id, len(report.done), len(report.failed))
+            except CatalogError as exc:
+                report.catalog = exc.message
+        finally:
+            catalog.close()
+        not_registered = [i for i in report.items if i.stage == "catalog"]
+        if not_registered:
+            report.not_registered = [i.identifier for i in not_registered]
+            report.catalog = report.catalog or not_registered[0].message.removeprefix(_NOT_REGISTERED)
+        return _write_report(report, settings)
 
-    catalog = Catalog(settings.catalog.url)
-    batch_id = catalog.start_batch(batch.name, str(batch.folder))
+
+_NOT_REGISTERED = "stored and verified, not registered: "
+
+
+def _catalog_failed_at_start(
+    batch: Batch, exc: CatalogError, settings: Settings, report: BatchReport, started: float
+) -> BatchReport:
+    """No page is processed when the catalog cannot record the run: each item is reported as not done."""
+    log.error("the catalog failed at the start of batch %s: %s", batch.name, exc.message)
+    report.catalog = exc.message
+    for item in batch.items:
+        report.items.append(
+            ItemOutcome(item.item_id, "failed", kind=item.kind, pages=len(item.pages), stage="catalog",
+                        message="not processed: the catalog could not record the run")
+        )
+        report.not_registered.append(item.item_id)
+    report.seconds = round(time.perf_counter() - started, 2)
+    return _write_report(report, settings)
+
+
+def report_path(report: BatchReport, settings: Settings) -> Path:
+    """Where the batch report is written: ``<output_dir>/batch-<name>.json``."""
+    return Path(settings.output_dir) / f"batch-{report.batch}.json"
+
+
+def _write_report(report: BatchReport, settings: Settings) -> BatchReport:
+    summary = report_path(report, settings)
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(summary, report.to_json())
+    publish_artifact(report)
+    return report
+
+
+def _run_items(batch: Batch, catalog: Catalog, settings: Settings, report: BatchReport) -> None:
+    """Intake checks, then every page and item of the batch, into ``report``."""
     items: list[Item] = []
     for item in batch.items:
         refused: tuple[str, str] | None = None
@@ -155,15 +220,6 @@ def digitize_batch(batch_dir: str, settings: Settings | None = None) -> BatchRep
     report.items.sort(key=lambda i: position.get(i.identifier, -1))  # stable: intake problems first
     report.pages.sort(key=lambda p: (position.get(p.item, -1), p.seq))
 
-    report.seconds = round(time.perf_counter() - started, 2)
-    catalog.finish_batch(batch_id, len(report.done), len(report.failed))
-    catalog.close()
-    summary = Path(settings.output_dir) / f"batch-{batch.name}.json"
-    summary.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(summary, report.to_json())
-    publish_artifact(report)
-    return report
-
 
 def _finish_item(
     item: Item, done: dict[int, PageResult | BaseException], settings: Settings, batch: str, report: BatchReport
@@ -206,6 +262,9 @@ def _finish_item(
     published = publish_task(item, outputs, pages, settings, batch, return_state=True).result(raise_on_failure=False)
     if isinstance(published, BaseException):
         outcome.stage, outcome.message = failure(published)
+        if isinstance(published, CatalogError) and published.message.startswith("registering "):
+            # the registration comes last, after every file was stored and verified
+            outcome.message = _NOT_REGISTERED + outcome.message
         return outcome
     outcome.status = "done"
     outcome.pdf_url = published.pdf_url
@@ -215,6 +274,6 @@ def _finish_item(
     return outcome
 
 
-def run_batch(batch_dir: Path, settings: Settings) -> BatchReport:
+def run_batch(batch_dir: Path, settings: Settings, *, wait_for_lock: bool = False) -> BatchReport:
     """Run the batch flow (page workers as configured in ``settings``)."""
-    return digitize_batch(str(batch_dir), settings)
+    return digitize_batch(str(batch_dir), settings, wait_for_lock)

@@ -1,10 +1,11 @@
-"""Checks before work: an identifier taken by another batch, a disk too full to assemble."""
+"""Checks before work: an identifier taken by another item, a disk too full to assemble."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+from digitize.delivery.publish import identity_conflict
 from digitize.pipeline.model import PageResult
 from digitize.scanners.batch import Item
 from digitize.settings import Settings
@@ -14,17 +15,13 @@ __all__ = ["disk_shortage", "identifier_conflict"]
 
 
 def identifier_conflict(catalog: Catalog, item: Item, batch: str, settings: Settings) -> str | None:
-    """Two batches with the same item identifier: refuse the second, unless told to replace."""
-    if settings.runs.replace_items:
-        return None
-    existing = catalog.get(item.item_id)
-    if existing is None or existing.content_hash == item.content_hash or existing.batch == batch:
-        return None
-    return (
-        f"{item.folder}: identifier {item.item_id!r} is already registered from batch {existing.batch!r} "
-        "with different scans or metadata; give this item another identifier (identifier = \"...\" in "
-        "item.toml), or set DIGITIZE_RUNS__REPLACE_ITEMS=true to replace the registered item"
-    )
+    """Another item under a registered identifier: refuse it before any page work, unless told to replace.
+
+    Content decides, not the batch name (``batch`` is not compared: two
+    batch folders called ``scans`` are common); the rule is
+    ``delivery.publish.identity_conflict``.
+    """
+    return identity_conflict(catalog, item, replace_items=settings.runs.replace_items)
 
 
 def disk_shortage(item: Item, pages: list[PageResult], settings: Settings) -> str | None:

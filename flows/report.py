@@ -71,6 +71,10 @@ class BatchReport:
     seconds: float = 0.0
     page_seconds: float = 0.0  # from the first page submitted to the last page (and item) done
     crashed_workers: int = 0
+    # A catalog fault (at the start or the end of the run): what the catalog said and how to go on, and
+    # the items not registered because of it. Written only when there was one: a normal report is unchanged.
+    catalog: str = ""
+    not_registered: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> list[ItemOutcome]:
@@ -81,7 +85,10 @@ class BatchReport:
         return [i for i in self.items if i.status != "done"]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, indent=1)
+        data = asdict(self)
+        if not self.catalog and not self.not_registered:
+            del data["catalog"], data["not_registered"]
+        return json.dumps(data, ensure_ascii=False, indent=1)
 
 
 class ProgressListener(Protocol):

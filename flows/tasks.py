@@ -19,6 +19,7 @@ from digitize.assembly.item import assemble_item
 from digitize.delivery.publish import PublishedItem, publish_item
 from digitize.delivery.staging import process_staged_page
 from digitize.errors import DigitizeError
+from digitize.files import atomic_write_text
 from digitize.flows.faults import inject_fault
 from digitize.pipeline.model import ItemOutputs, PageJob, PageResult
 from digitize.pipeline.page import process_page
@@ -56,7 +57,7 @@ def retry_if_retryable(task: Any, task_run: Any, state: Any) -> bool:
 
 def _mark_started(job: PageJob) -> None:
     job.work_dir.mkdir(parents=True, exist_ok=True)
-    (job.work_dir / STARTED).write_text(str(os.getpid()))
+    atomic_write_text(job.work_dir / STARTED, str(os.getpid()))
 
 
 @task(
@@ -126,8 +127,9 @@ def publish_task(
     item: Item, outputs: ItemOutputs, pages: list[PageResult], settings: Settings, batch: str
 ) -> PublishedItem:
     store = open_store(settings.storage)
-    catalog = Catalog(settings.catalog.url)
+    catalog = Catalog(settings.catalog.url, busy_timeout=settings.catalog.busy_timeout_seconds)
     try:
-        return publish_item(item, outputs, pages, store, catalog, batch=batch)
+        replace = settings.runs.replace_items
+        return publish_item(item, outputs, pages, store, catalog, batch=batch, replace_items=replace)
     finally:
         catalog.close()

@@ -29,6 +29,7 @@ from PIL import Image
 from digitize.checksums import sha256_file
 from digitize.errors import OutputError, VerificationError
 from digitize.files import atomic_path, atomic_write_text
+from digitize.scanners.images import pixel_limit
 
 __all__ = [
     "add_title_layer", "tiff_page_pdf", "can_embed_tiff", "verify_masters", "access_copy_jpeg", "pdf_image_samples",
@@ -157,7 +158,7 @@ def access_copy_jpeg(source: Path, frame: int, longest_px: int, max_pixels: int 
             samples = (samples >> 8).astype(np.uint8)
         image = Image.fromarray(samples)
     else:
-        with Image.open(source) as opened:
+        with pixel_limit(max_pixels), Image.open(source) as opened:  # image.max_image_pixels, not Pillow's 89 MP
             opened.seek(frame)
             image = opened.convert("RGB")
     image.thumbnail((longest_px, longest_px), Image.Resampling.LANCZOS)

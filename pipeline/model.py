@@ -2,18 +2,30 @@
 
 Every object here is a frozen dataclass that pickles cleanly into a worker
 process and serialises to JSON for the page cache and the item report.
+
+A page's record (``page.json``) is trusted again only when it proves itself:
+it carries the size and SHA-256 of every file the page wrote (``fixity``)
+and the SHA-256 of its own content (``record_sha256``), so a file or a
+record that a power cut or a failing disk left damaged is told from a sound
+one (pipeline/page.py checks them before reusing a page).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from digitize.scanners.batch import page_label
 
-__all__ = ["ProcessingStep", "PageJob", "PageQuality", "PageResult", "ItemOutputs", "OutputFile"]
+__all__ = ["ProcessingStep", "PageJob", "PageQuality", "PageResult", "FileFixity", "ItemOutputs", "OutputFile",
+           "RECORD_DIGEST"]
+
+# The key of a page record's own SHA-256 (of the record's other keys, canonically written).
+RECORD_DIGEST = "record_sha256"
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,21 @@ class PageQuality:
 
 
 @dataclass(frozen=True)
+class FileFixity:
+    """A file's size and SHA-256 as its page wrote it: checked before the page is reused."""
+
+    name: str  # the file's name in the page's work folder
+    size: int
+    sha256: str
+
+
+def _record_digest(data: Mapping[str, Any]) -> str:
+    """SHA-256 of a record's content, whatever its layout (key order, indentation)."""
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
 class PageResult:
     """What processing one page produced (all paths inside the page's work dir)."""
 
@@ -117,19 +144,39 @@ class PageResult:
     part: int | None = None  # half of a two-page spread (0 left, 1 right)
     orientation_degrees: int = 0  # turn applied to make the page upright (0/90/180/270)
     quality: PageQuality | None = None  # text pages only (pipeline/quality.py)
+    # Size and SHA-256 of each file above, taken when the page was finished
+    # (empty in a record written before they were kept: such a page is redone).
+    fixity: tuple[FileFixity, ...] = ()
 
-    def to_json(self) -> str:
+    def to_json(self, extra: Mapping[str, Any] | None = None) -> str:
+        """The page's record: every field, the ``extra`` keys, and the SHA-256 of all that."""
         data = asdict(self)
         data["quality"] = self.quality_dict()
+        data.update(extra or {})
+        data[RECORD_DIGEST] = _record_digest(data)
         return json.dumps(data, default=str, ensure_ascii=False, indent=1)
 
     @classmethod
     def from_json(cls, blob: str) -> PageResult:
+        """Read a record; ValueError when it is not one, or its content differs from its SHA-256.
+
+        A record without a SHA-256 of its own is read (one from before they
+        were kept, or from a bench script); it then has no ``fixity``, which
+        tells its reader not to trust its files.
+        """
         data = json.loads(blob)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        stated = data.pop(RECORD_DIGEST, None)
+        if stated is None and data.get("fixity"):
+            raise ValueError(f"it lists its files' digests but has no {RECORD_DIGEST} of its own")
+        if stated is not None and stated != _record_digest(data):
+            raise ValueError(f"its content does not match its {RECORD_DIGEST} (the record is damaged)")
         for name in ("source", "pdf", "hocr", "text", "text_latin"):
             if data.get(name) is not None:
                 data[name] = Path(data[name])
         data["steps"] = tuple(ProcessingStep(**step) for step in data.get("steps", ()))
+        data["fixity"] = tuple(FileFixity(**entry) for entry in data.get("fixity", ()))
         data["quality"] = PageQuality.from_dict(data["quality"]) if data.get("quality") else None
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -5,6 +5,14 @@ so every intermediate can be inspected. ``page.json`` is written last and
 carries a key made of the source file's hash and every setting that
 changes the output: a re-run with the same key reuses the page (resume
 after a crash), a changed scan or setting redoes it.
+
+A page is reused only when nothing of it is damaged: ``page.json`` records
+the size and SHA-256 of every file the page wrote and its own SHA-256, and
+each is checked first. A power cut can leave a file empty or short under its
+final name (its data never reached the disk), a disk can flip a bit; a file
+that is missing, of another size or another digest, a record that does not
+match its digest, or one written before digests were kept, makes the page
+run again, with a log line naming the file and what was wrong.
 """
 
 from __future__ import annotations
@@ -24,11 +32,12 @@ import numpy as np
 import pikepdf
 from PIL import Image
 
+from digitize.checksums import sha256_file
 from digitize.errors import DigitizeError, ImageStageError, OutputError
 from digitize.files import atomic_path, atomic_write_bytes
 from digitize.pipeline import masters, postcorrect, quality, tesseract
 from digitize.pipeline.hocr import page_text, parse_hocr
-from digitize.pipeline.model import PageJob, PageResult, ProcessingStep
+from digitize.pipeline.model import FileFixity, PageJob, PageResult, ProcessingStep
 from digitize.pipeline.page_image import clean_page, recheck_upside_down
 from digitize.pipeline.prepare import prepare
 from digitize.pipeline.textlayer import add_text_layer, layers_for
@@ -86,15 +95,60 @@ def page_cache_key(job: PageJob, settings: Settings) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
 
+def _files(result: PageResult) -> list[Path]:
+    """The files a page wrote and its result names (its PDF, hOCR, texts)."""
+    return [p for p in (result.pdf, result.hocr, result.text, result.text_latin) if p is not None]
+
+
+def _fixity(result: PageResult) -> tuple[FileFixity, ...]:
+    """Size and SHA-256 of each file of a finished page, as written."""
+    return tuple(FileFixity(p.name, p.stat().st_size, sha256_file(p)) for p in _files(result))
+
+
+def _damage(result: PageResult) -> str | None:
+    """What is wrong with a finished page's files, or None when each is as its record says."""
+    if not result.fixity:
+        return f"{_RESULT} records no sizes and digests of its files (written by an older version)"
+    recorded = {entry.name: entry for entry in result.fixity}
+    for path in _files(result):
+        entry = recorded.get(path.name)
+        if entry is None:
+            return f"{_RESULT} records no digest of {path.name}"
+        try:
+            size = path.stat().st_size
+            if size != entry.size:
+                return f"{path.name} has {size} bytes, {_RESULT} recorded {entry.size}"
+            if sha256_file(path) != entry.sha256:
+                return f"{path.name}: SHA-256 differs from the one {_RESULT} recorded (same size: changed on disk)"
+        except FileNotFoundError:
+            return f"{path.name} is missing"
+        except OSError as exc:
+            return f"{path.name} cannot be read ({exc.strerror or exc})"
+    return None
+
+
 def _cached(job: PageJob, key: str) -> PageResult | None:
     path = job.work_dir / _RESULT
     try:
-        result = PageResult.from_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError, KeyError):
+        blob = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if job.work_dir.is_dir() and any(job.work_dir.iterdir()):
+            log.info("%s: no %s in %s (the page was not finished); doing it again", job.label, _RESULT, job.work_dir)
+        return None
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8
+        log.warning("%s: %s cannot be read (%s); doing the page again", job.label, path, exc)
+        return None
+    try:
+        result = PageResult.from_json(blob)
+    except (ValueError, TypeError, KeyError) as exc:
+        log.warning("%s: %s is damaged (%s); doing the page again", job.label, path, exc)
         return None
     if result.cache_key != key:
+        log.debug("%s: made with other inputs or settings; doing the page again", job.label)
         return None
-    if not all(p.exists() for p in (result.pdf, result.hocr, result.text, result.text_latin) if p is not None):
+    problem = _damage(result)
+    if problem is not None:
+        log.warning("%s: %s in %s; doing the page again", job.label, problem, job.work_dir)
         return None
     # A reused page names the scan where it is now: the batch may have moved
     # (hot folder) or been copied in again since the page was made.
@@ -118,6 +172,8 @@ def process_page(job: PageJob, settings: Settings) -> PageResult:
         result = _process_text_page(job, settings, key)
     else:
         result = _process_image_page(job, settings, key)
+    # last, once every file is written and synced: their digests, and the record that marks the page finished
+    result = replace(result, fixity=_fixity(result))
     atomic_write_bytes(job.work_dir / _RESULT, result.to_json().encode("utf-8"))
     return result
 
@@ -292,6 +348,10 @@ def _page_pdf(
         with pikepdf.open(io.BytesIO(data)) as pdf:
             if decorate is not None:
                 decorate(pdf, pdf.pages[0])
+            # img2pdf's file carries a random /ID, whose first half qpdf keeps: without it the
+            # ID is made from the content, so a page done again gives the same bytes
+            if "/ID" in pdf.trailer:
+                del pdf.trailer["/ID"]
             with atomic_path(out) as tmp:
                 pdf.save(tmp, deterministic_id=True)
     except DigitizeError:

@@ -30,11 +30,14 @@ with a blank page or a page of pictures) is split when most wide frames of
 its size in the item are spreads found (at least two). Decisions are kept
 in the item's work folder, keyed by the scan's SHA-256 and frame, so
 planning again (assembly, a resumed run) reads them instead of decoding
-again, and always gives the same pages.
+again, and always gives the same pages. The file carries the SHA-256 of its
+decisions: one damaged on disk (emptied by a power cut, a flipped bit) is
+not believed; the frames are examined again, with a warning.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -361,12 +364,28 @@ def _cache_key(sha256: str, frame: int) -> str:
     return f"{sha256}:{frame}"
 
 
+def _cache_digest(body: dict[str, Any]) -> str:
+    """SHA-256 of the cache's content, whatever its layout."""
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def _read_cache(path: Path) -> dict[str, _Record]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("%s is damaged (%s); examining the frames again", path, exc)
         return {}
     if not isinstance(data, dict) or data.get("detector") != DETECTOR_VERSION:
+        return {}
+    stated = data.pop("sha256", None)
+    if stated is None:
+        log.info("%s has no SHA-256 (written by an older version); examining the frames again", path)
+        return {}
+    if stated != _cache_digest(data):
+        log.warning("%s is damaged (its content does not match its SHA-256); examining the frames again", path)
         return {}
     if not isinstance(data.get("frames"), dict):
         return {}
@@ -449,6 +468,7 @@ def split_decisions(item: Item, work_dir: Path, max_pixels: int | None = None) -
     _adopt_spread_size(records)
     decisions = [bool(records[key]["spread"]) for key in keys]
     work_dir.mkdir(parents=True, exist_ok=True)
-    body = json.dumps({"detector": DETECTOR_VERSION, "frames": records}, ensure_ascii=False, indent=1)
-    atomic_write_text(cache_path, body)
+    body: dict[str, Any] = {"detector": DETECTOR_VERSION, "frames": records}
+    body["sha256"] = _cache_digest(body)
+    atomic_write_text(cache_path, json.dumps(body, ensure_ascii=False, indent=1))
     return decisions

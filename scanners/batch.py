@@ -5,12 +5,29 @@ natural filename sort (``page-2.tif`` before ``page-10.tif``). A multi-page
 TIFF or an image-only PDF contributes one page per frame. Problems with one
 item never stop the others: each item comes back either as a readable
 :class:`Item` or as an :class:`ItemProblem` that names the file.
+
+Everything that would make an item fail later is refused here, before any
+page is queued for OCR: metadata no output format can keep (see
+:mod:`digitize.scanners.metadata`), an identifier that is not one whole
+match of the pattern, file and folder names with control characters, page
+files the image loader refuses, and symbolic links that lead out of the
+batch folder.
+
+Symbolic links: an item folder, its ``item.toml`` or a page file may be a
+link if it resolves inside the batch folder (a scanner station that links
+one plate into two items, say). What we keep is the content, read at
+intake, and a link inside the batch travels with it: the hot folder moves
+the whole batch, and relative links still resolve. A link that resolves
+outside the batch (or nowhere) is refused: the batch would not be
+self-contained, whatever it points at would be read and archived as a
+master (``/etc/passwd`` named ``p1.png``), and the file could change under
+us after intake.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,13 +43,13 @@ from digitize.errors import (
     UnsupportedFileError,
 )
 from digitize.scanners.images import PAGE_SUFFIXES, count_frames
-from digitize.scanners.metadata import METADATA_FILENAME, ItemMetadata, read_metadata
+from digitize.scanners.metadata import IDENTIFIER, METADATA_FILENAME, ItemMetadata, read_metadata
+from digitize.scanners.text import refused_character, shown
 
 __all__ = ["PageSource", "Item", "ItemProblem", "Batch", "read_batch", "read_item", "page_label"]
 
 # Files scanners and operating systems leave behind; never pages.
 _IGNORED_NAMES = {"thumbs.db", "desktop.ini", "ready", "ready.txt"}
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def page_label(path: Path, frame: int, frames_in_file: int) -> str:
@@ -121,9 +138,10 @@ def read_batch(folder: Path, max_image_pixels: int | None = None) -> Batch:
     ids_seen: dict[str, Path] = {}
     for sub in os_sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
-            item = read_item(sub, max_image_pixels=max_image_pixels)
+            item = read_item(sub, max_image_pixels=max_image_pixels, batch_folder=folder)
         except DigitizeError as exc:
-            problems.append(ItemProblem(sub.name, sub, exc.stage, exc.message))
+            # The folder's name shown safely: it may hold the very character refused.
+            problems.append(ItemProblem(shown(sub.name), sub, exc.stage, exc.message))
             continue
         if item.item_id in ids_seen:
             problems.append(
@@ -131,7 +149,7 @@ def read_batch(folder: Path, max_image_pixels: int | None = None) -> Batch:
                     item.item_id,
                     sub,
                     "intake",
-                    f"{sub}: identifier {item.item_id!r} is already used by {ids_seen[item.item_id]}",
+                    f"{shown(sub)}: identifier {item.item_id!r} is already used by {shown(ids_seen[item.item_id])}",
                 )
             )
             continue
@@ -142,9 +160,27 @@ def read_batch(folder: Path, max_image_pixels: int | None = None) -> Batch:
     return Batch(folder.name, folder, tuple(items), tuple(problems))
 
 
-def read_item(folder: Path, max_image_pixels: int | None = None) -> Item:
-    """Validate one item folder and list its pages in reading order."""
-    metadata = read_metadata(folder / METADATA_FILENAME)
+def read_item(folder: Path, max_image_pixels: int | None = None, batch_folder: Path | None = None) -> Item:
+    """Validate one item folder and list its pages in reading order.
+
+    ``batch_folder`` (default: the folder's parent) is what symbolic links
+    must stay inside. Cheap checks come first (names, links, metadata,
+    identifier), then every page file is hashed and its header read.
+    """
+    batch_root = (batch_folder or folder.parent).resolve()
+    _check_name(folder, "item folder")
+    _check_inside(folder, batch_root, "item folder")
+    metadata_path = folder / METADATA_FILENAME
+    if metadata_path.is_symlink():
+        _check_inside(metadata_path, batch_root, METADATA_FILENAME)
+    metadata = read_metadata(metadata_path)
+    item_id = metadata.identifier or folder.name
+    if not IDENTIFIER.fullmatch(item_id):
+        raise MetadataError(
+            f"{shown(folder)}: folder name {folder.name!r} cannot be an e-library identifier; "
+            f"add identifier = \"...\" (letters A-Z, digits, '.', '_', '-') to {METADATA_FILENAME}"
+        )
+
     page_files: list[Path] = []
     unsupported: list[str] = []
     for path in os_sorted(folder.iterdir()):
@@ -152,18 +188,22 @@ def read_item(folder: Path, max_image_pixels: int | None = None) -> Item:
         if name == METADATA_FILENAME or name.startswith(".") or name.lower() in _IGNORED_NAMES:
             continue
         if path.is_dir():
-            unsupported.append(f"{name}/ (sub-folders are not read)")
+            unsupported.append(f"{shown(name)}/ (sub-folders are not read)")
         elif path.suffix.lower() in PAGE_SUFFIXES:
             page_files.append(path)
         else:
-            unsupported.append(name)
+            unsupported.append(shown(name))
     if unsupported:
         raise UnsupportedFileError(
-            f"{folder}: not a page image: {', '.join(unsupported)} "
+            f"{shown(folder)}: not a page image: {', '.join(unsupported)} "
             f"(accepted: {', '.join(sorted(PAGE_SUFFIXES))}); remove or convert the file"
         )
     if not page_files:
-        raise EmptyItemError(f"{folder}: item folder holds no page images")
+        raise EmptyItemError(f"{shown(folder)}: item folder holds no page images")
+    for path in page_files:
+        _check_name(path, "page file")
+        if path.is_symlink():
+            _check_inside(path, batch_root, "page file")
 
     files: list[SourceFile] = []
     pages: list[PageSource] = []
@@ -176,10 +216,28 @@ def read_item(folder: Path, max_image_pixels: int | None = None) -> Item:
         frames = count_frames(path, max_image_pixels=max_image_pixels)
         for frame in range(frames):
             pages.append(PageSource(len(pages) + 1, path, frame, frames))
-    item_id = metadata.identifier or folder.name
-    if not _SAFE_ID.match(item_id):
-        raise MetadataError(
-            f"{folder}: folder name {folder.name!r} cannot be an e-library identifier; "
-            f"add identifier = \"...\" (letters A-Z, digits, '.', '_', '-') to {METADATA_FILENAME}"
-        )
     return Item(item_id, folder, metadata, tuple(files), tuple(pages))
+
+
+def _check_name(path: Path, what: str) -> None:
+    """A file or folder name ends up in METS, the manifest and object keys: refuse what they cannot hold."""
+    reason = refused_character(path.name)
+    if reason is not None:
+        raise IntakeError(f"{shown(path)}: the {what}'s name cannot be kept ({reason}); rename it")
+
+
+def _check_inside(path: Path, batch_root: Path, what: str) -> None:
+    """Refuse a symbolic link (or a path through one) that resolves outside the batch folder, or nowhere."""
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # missing target, a link loop
+        leads_to = f" to {shown(os.readlink(path))}" if path.is_symlink() else ""
+        raise IntakeError(
+            f"{shown(path)}: the {what} is a symbolic link{leads_to} that leads nowhere "
+            f"({exc.__class__.__name__}); copy the file itself into the item folder"
+        ) from exc
+    if not target.is_relative_to(batch_root):
+        raise IntakeError(
+            f"{shown(path)}: the {what} is a symbolic link to {shown(target)}, outside the batch folder "
+            f"{shown(batch_root)}; copy the file itself into the item folder"
+        )

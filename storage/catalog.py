@@ -16,6 +16,11 @@ items.
 
 What goes in and comes out are typed records (``storage.catalog_records``),
 re-exported here.
+
+Why ~530 lines: this is one class whose methods share one engine, session
+factory and transaction rules; the schema (``catalog_tables``), migrations
+(``catalog_schema``), records (``catalog_records``) and search forms
+(``search``) already live in modules of their own.
 """
 
 from __future__ import annotations
@@ -50,8 +55,10 @@ from digitize.storage.catalog_records import (
     CatalogItem,
     CatalogPage,
     ChangedItem,
+    KeptObject,
     RegisteredItem,
     Registration,
+    Replacement,
     SearchQuery,
     SearchResult,
 )
@@ -69,8 +76,10 @@ __all__ = [
     "CatalogItem",
     "CatalogPage",
     "ChangedItem",
+    "KeptObject",
     "Registration",
     "RegisteredItem",
+    "Replacement",
     "SearchQuery",
     "SearchResult",
     "fold",
@@ -98,7 +107,7 @@ class _SearchFields(TypedDict, total=False):
 class Catalog:
     """Access to the catalog database; one instance per process."""
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(self, url: str, *, create: bool = True, busy_timeout: float = 30.0) -> None:
         self._sqlite_file: Path | None = None
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             self._sqlite_file = Path(url.removeprefix("sqlite:///")).expanduser()
@@ -108,16 +117,20 @@ class Catalog:
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise CatalogError(f"catalog URL is not usable ({type(exc).__name__}: {exc})") from exc
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            busy_ms = max(0, int(busy_timeout * 1000))
+            event.listen(self.engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, busy_ms))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if create:
             try:
                 migrate(self.engine, self._sqlite_file)
                 self._fill_search_forms()
             except SQLAlchemyError as exc:
-                raise CatalogError(
-                    f"cannot open the catalog at {self.engine.url.render_as_string(hide_password=True)}: {exc}"
-                ) from exc
+                raise CatalogError(f"cannot open the catalog at {self.where}: {_reason(exc)}") from exc
+
+    @property
+    def where(self) -> str:
+        """The catalog's URL without its password, for messages."""
+        return self.engine.url.render_as_string(hide_password=True)
 
     # -- schema ------------------------------------------------------------
 
@@ -158,10 +171,15 @@ class Catalog:
                 row = session.scalar(select(ItemRow).where(ItemRow.identifier == registration.identifier))
                 created = row is None
                 if row is not None and row.registration_hash == digest and row.status == "available":
+                    if registration.source is not None:  # where it is now; not a change readers see
+                        row.source_folder = registration.source
                     return RegisteredItem(registration.identifier, False, len(registration.files), len(texts))
+                replaced = None
                 if row is None:
                     row = ItemRow(identifier=registration.identifier, registered_at=_now())
                     session.add(row)
+                elif registration.replaces is not None:
+                    replaced = registration.replaces.detail(row.title, row.batch, row.source_folder, registration)
                 row.title = record.title
                 row.title_latin = record.title_latin
                 row.authors = list(record.authors)
@@ -179,6 +197,8 @@ class Catalog:
                 row.manifest_key = registration.manifest_key
                 row.store = registration.store
                 row.batch = registration.batch
+                if registration.source is not None:
+                    row.source_folder = registration.source
                 row.status = "available"
                 row.updated_at = _now()
                 row.registration_hash = digest
@@ -208,11 +228,10 @@ class Catalog:
                     )
                     if count % 200 == 0:
                         session.flush()  # keeps memory flat for long books
-                session.add(
-                    EventRow(item_id=row.id, kind="registered" if created else "updated", batch=registration.batch)
-                )
+                kind = "registered" if created else "updated" if replaced is None else "replaced"
+                session.add(EventRow(item_id=row.id, kind=kind, batch=registration.batch, detail=replaced))
         except SQLAlchemyError as exc:
-            raise CatalogError(f"registering {registration.identifier} failed: {exc}") from exc
+            raise CatalogError(f"registering {registration.identifier} in {self.where} failed: {_reason(exc)}") from exc
         except OSError as exc:
             raise CatalogError(f"registering {registration.identifier} failed: cannot read page text: {exc}") from exc
         return RegisteredItem(registration.identifier, created, len(registration.files), len(registration.pages))
@@ -228,6 +247,18 @@ class Catalog:
                 row.updated_at = _now()
                 session.add(EventRow(item_id=row.id, kind="withdrawn", detail=reason))
             return True
+
+    def add_event(self, identifier: str, kind: str, detail: str | None = None) -> bool:
+        """Log an event of an item (e.g. a fixity check) without changing it (False: no such item)."""
+        try:
+            with self._sessions.begin() as session:
+                item_id = session.scalar(select(ItemRow.id).where(ItemRow.identifier == identifier))
+                if item_id is None:
+                    return False
+                session.add(EventRow(item_id=item_id, kind=kind, detail=detail))
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"recording a {kind} event of {identifier} failed: {exc}") from exc
+        return True
 
     # -- reading -----------------------------------------------------------
 
@@ -402,19 +433,25 @@ class Catalog:
     # -- batches -----------------------------------------------------------
 
     def start_batch(self, name: str, folder: str) -> int:
-        with self._sessions.begin() as session:
-            row = BatchRow(name=name, folder=folder)
-            session.add(row)
-            session.flush()
-            return row.id
+        try:
+            with self._sessions.begin() as session:
+                row = BatchRow(name=name, folder=folder)
+                session.add(row)
+                session.flush()
+                return row.id
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"recording the start of batch {name!r} in {self.where} failed: {_reason(exc)}") from exc
 
     def finish_batch(self, batch_id: int, done: int, failed: int) -> None:
-        with self._sessions.begin() as session:
-            row = session.get(BatchRow, batch_id)
-            if row is not None:
-                row.finished_at = _now()
-                row.items_done = done
-                row.items_failed = failed
+        try:
+            with self._sessions.begin() as session:
+                row = session.get(BatchRow, batch_id)
+                if row is not None:
+                    row.finished_at = _now()
+                    row.items_done = done
+                    row.items_failed = failed
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"recording the end of the batch in {self.where} failed: {_reason(exc)}") from exc
 
 
 def _page_texts(page: CatalogPage) -> tuple[str, str]:
@@ -475,12 +512,28 @@ def _catalog_item(row: ItemRow) -> CatalogItem:
         status=row.status,
         registered_at=_utc(row.registered_at),
         updated_at=_utc(row.updated_at),
+        source=row.source_folder,
     )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:  # DB-API connection: untyped by nature
+def _reason(exc: SQLAlchemyError) -> str:
+    """What the database said, on one line and without the SQL, with the likely cause first."""
+    said = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    if "[SQL:" in said:
+        said = said.split("[SQL:", 1)[0].strip()
+    lowered = said.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return f"the catalog is locked by another program writing to it ({said})"
+    if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+        return f"the catalog file or its folder is read-only or cannot be opened for writing ({said})"
+    if "connection" in lowered or "could not connect" in lowered or "refused" in lowered:
+        return f"the catalog's database server cannot be reached ({said})"
+    return said
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int = 30000) -> None:  # DB-API: untyped
     cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")  # first: the pragmas below may have to wait too
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()

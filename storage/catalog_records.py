@@ -6,6 +6,7 @@ CLI read attributes (``item.status``), never string keys.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +19,10 @@ __all__ = [
     "CatalogItem",
     "CatalogPage",
     "ChangedItem",
+    "KeptObject",
     "Registration",
     "RegisteredItem",
+    "Replacement",
     "SearchQuery",
     "SearchResult",
 ]
@@ -50,6 +53,9 @@ class CatalogItem:
     status: str  # available | withdrawn
     registered_at: datetime
     updated_at: datetime
+    # The item folder it was last registered from (absolute); None: not recorded
+    # (registered before catalog revision 0003, or through the web API).
+    source: str | None = None
 
     @property
     def available(self) -> bool:
@@ -154,6 +160,60 @@ class Registration:
     pdf_key: str | None
     store: str  # where the files are, e.g. "s3://bucket/prefix" (no secrets)
     batch: str | None = None
+    source: str | None = None  # the item folder (absolute) the files come from
+    replaces: Replacement | None = None  # masters of the registered version that this one replaces
+
+
+@dataclass(frozen=True)
+class KeptObject:
+    """A master of a replaced version, copied (and verified) to its version key."""
+
+    key: str  # where it was
+    kept_as: str  # where it is kept now
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A registration that replaces the masters of the registered version (a PREMIS replacement event).
+
+    ``reason`` is why it was allowed: ``replace_items`` (asked for) or a
+    rescan in the same folder. ``kept`` are the old masters that changed or
+    went away, kept under ``version_prefix``; the masters that did not change
+    stay where they are. The registered version's descriptive side (title,
+    batch, source) is read from the catalog when the event is recorded.
+    """
+
+    reason: str
+    version_prefix: str
+    old_content_hash: str
+    kept: tuple[KeptObject, ...]
+
+    def detail(self, old_title: str, old_batch: str | None, old_source: str | None, new: Registration) -> str:
+        """The event's detail (JSON, after PREMIS): the old and the new content, and where the old is kept."""
+        return json.dumps(
+            {
+                "eventType": "replacement",
+                "reason": self.reason,
+                "kept_under": self.version_prefix,
+                "old": {
+                    "content_hash": self.old_content_hash,
+                    "title": old_title,
+                    "batch": old_batch,
+                    "source": old_source,
+                    "masters": [{"key": k.key, "kept_as": k.kept_as, "sha256": k.sha256} for k in self.kept],
+                },
+                "new": {
+                    "content_hash": new.record.content_hash,
+                    "title": new.record.title,
+                    "batch": new.batch,
+                    "source": new.source,
+                    "masters": [{"key": f.key, "sha256": f.sha256} for f in new.files if f.role == "master"],
+                },
+            },
+            ensure_ascii=False,
+        )
 
 
 @dataclass(frozen=True)

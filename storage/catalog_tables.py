@@ -67,6 +67,9 @@ class ItemRow(Base):
     # Hash of what was registered: an identical re-registration changes nothing
     # (so harvesters do not fetch unchanged records again).
     registration_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The item folder it was last registered from (absolute): a rescan in that
+    # folder is the same item. None for items registered before revision 0003.
+    source_folder: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     files: Mapped[list[FileRow]] = relationship(
         back_populates="item", cascade="all, delete-orphan", order_by="FileRow.key"
@@ -106,7 +109,7 @@ class EventRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # registered | updated | withdrawn
+    kind: Mapped[str] = mapped_column(String(16))  # registered | updated | replaced | withdrawn
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
     batch: Mapped[str | None] = mapped_column(String(255), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -9,18 +9,22 @@ straight into the catalog and the PREMIS fixity record.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from digitize import checksums
-from digitize.errors import StorageError
+from digitize.errors import StorageError, VerificationError
+from digitize.files import atomic_output
 
-__all__ = ["StoredObject", "ObjectStore", "check_key", "sha256_file"]
+__all__ = ["StoredObject", "IncompleteUpload", "ObjectStore", "check_key", "sha256_file"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,18 @@ class StoredObject:
     size: int
     sha256: str
     uploaded: bool = False
+
+
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """A multipart upload the server holds unfinished: its parts cost storage until it is aborted.
+
+    ``initiated`` is when the upload started (UTC), as the server reports it.
+    """
+
+    key: str
+    upload_id: str
+    initiated: datetime
 
 
 def check_key(key: str) -> str:
@@ -169,6 +185,36 @@ class ObjectStore(ABC):
     @abstractmethod
     def describe(self) -> str:
         """A one-line description for logs; never contains credentials."""
+
+    def incomplete_uploads(self, prefix: str = "") -> Iterator[IncompleteUpload]:
+        """Unfinished multipart uploads under ``prefix``; a store without them (a local folder) has none."""
+        return iter(())
+
+    def abort_upload(self, upload: IncompleteUpload) -> None:
+        """Abort an unfinished multipart upload, freeing its parts."""
+        raise StorageError(f"{self.describe()} has no multipart uploads; cannot abort {upload.key!r}")
+
+    def copy(self, source: str, target: str, *, sha256: str) -> StoredObject:
+        """Copy the object at ``source`` to ``target``, checked against ``sha256`` (what the catalog recorded).
+
+        The bytes go through a temporary file and ``put_file``, so every
+        backend copies alike and the copy is verified; a source whose bytes
+        no longer match ``sha256`` raises VerificationError and is not copied.
+        """
+        expected = check_sha256(sha256)
+        with tempfile.TemporaryDirectory(prefix="digitize-copy-") as folder:
+            spool = Path(folder) / "object"
+            digest = hashlib.sha256()
+            with self.open_read(source) as stream, atomic_output(spool) as out:
+                while chunk := stream.read(checksums.READ_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if digest.hexdigest() != expected:
+                raise VerificationError(
+                    f"{source} in {self.describe()} is damaged: its sha256 is {digest.hexdigest()}, "
+                    f"the catalog recorded {expected}; it was not copied to {target} (run digitize audit)"
+                )
+            return self.put_file(target, spool, sha256=expected)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"

@@ -20,8 +20,10 @@ import hashlib
 import io
 import logging
 import mimetypes
+import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
@@ -42,8 +44,15 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 from digitize.checksums import READ_CHUNK
 from digitize.errors import ConfigError, StorageError, StorageUnavailableError, VerificationError
 from digitize.settings import StorageSettings
-from digitize.storage.objects import ObjectStore, StoredObject, check_key, check_sha256
-from digitize.storage.s3_upload import MIB, MIN_PART_BYTES, multipart_etag, put_multipart, put_single
+from digitize.storage.objects import IncompleteUpload, ObjectStore, StoredObject, check_key, check_sha256
+from digitize.storage.s3_upload import (
+    MIB,
+    MIN_PART_BYTES,
+    abort_upload,
+    multipart_etag,
+    put_multipart,
+    put_single,
+)
 
 __all__ = ["S3ObjectStore", "parse_s3_url", "multipart_etag"]
 
@@ -152,6 +161,10 @@ class S3ObjectStore(ObjectStore):
             if value is not None and value.get_secret_value()
         )
         self._client = client if client is not None else _make_client(settings)
+        # Multipart uploads whose abort failed (the server was down): aborted
+        # at the next upload, once the server answers again.
+        self._unaborted: list[tuple[str, str]] = []
+        self._unaborted_lock = threading.Lock()
 
     # -- naming --------------------------------------------------------------
 
@@ -257,10 +270,12 @@ class S3ObjectStore(ObjectStore):
         content_type = content_type or mimetypes.guess_type(key)[0]
         if content_type:
             extra["ContentType"] = content_type
+        self._abort_unaborted()
         with self._errors("uploading", key):
             if size >= self.chunk_size:
                 etag, expected = put_multipart(
-                    self._client, self.bucket, name, path, size, sha256, extra, self.chunk_size
+                    self._client, self.bucket, name, path, size, sha256, extra, self.chunk_size,
+                    unaborted=self._unaborted,
                 )
             else:
                 etag, expected = put_single(self._client, self.bucket, name, path, size, sha256, extra)
@@ -277,6 +292,42 @@ class S3ObjectStore(ObjectStore):
                     f"{self._where(key)} does not match {path} after upload "
                     f"(size {size}, sha256 {sha256}); it was removed, try again"
                 )
+
+    def _abort_unaborted(self) -> None:
+        """Abort the multipart uploads an earlier failure could not (best effort, kept if it fails again)."""
+        with self._unaborted_lock:
+            pending, self._unaborted[:] = list(self._unaborted), []
+        for name, upload_id in pending:
+            if abort_upload(self._client, self.bucket, name, upload_id):
+                log.info("aborted the unfinished multipart upload %s of %s left by a failed upload", upload_id, name)
+            else:
+                with self._unaborted_lock:
+                    self._unaborted.append((name, upload_id))
+
+    def incomplete_uploads(self, prefix: str = "") -> Iterator[IncompleteUpload]:
+        """Multipart uploads the server holds unfinished under ``prefix``, oldest first per key."""
+        with self._errors("listing unfinished uploads under", prefix):
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    initiated = upload.get("Initiated")
+                    if not isinstance(initiated, datetime):
+                        initiated = datetime.fromtimestamp(0, UTC)
+                    elif initiated.tzinfo is None:
+                        initiated = initiated.replace(tzinfo=UTC)
+                    yield IncompleteUpload(upload["Key"][len(self.prefix) :], upload["UploadId"], initiated)
+
+    def abort_upload(self, upload: IncompleteUpload) -> None:
+        with self._errors("aborting the unfinished upload of", upload.key):
+            try:
+                self._client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self._name(upload.key), UploadId=upload.upload_id
+                )
+            except ClientError as exc:
+                if _error_code(exc)[0] != "NoSuchUpload":  # gone already: what we wanted
+                    raise
 
     def _read_back(self, name: str) -> tuple[int, str] | None:
         """Size and SHA-256 of the stored bytes, streamed; None if absent."""

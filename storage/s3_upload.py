@@ -18,6 +18,7 @@ import base64
 import contextlib
 import hashlib
 import itertools
+import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,11 @@ from digitize.errors import StorageError, VerificationError
 if TYPE_CHECKING:
     from _hashlib import HASH
 
-__all__ = ["MIB", "MIN_PART_BYTES", "MAX_PARTS", "multipart_etag", "put_single", "put_multipart"]
+__all__ = [
+    "MIB", "MIN_PART_BYTES", "MAX_PARTS", "abort_upload", "multipart_etag", "put_single", "put_multipart",
+]
+
+log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 MIN_PART_BYTES = 5 * MIB  # S3's minimum size of every part but the last
@@ -72,10 +77,13 @@ def put_multipart(
     sha256: str,
     extra: dict[str, Any],
     chunk_size: int,
+    unaborted: list[tuple[str, str]] | None = None,
 ) -> tuple[str, str]:
     """Upload a file in parts of ``chunk_size``; (the server's ETag, the expected one).
 
-    An upload that fails is aborted, so its parts do not cost storage.
+    An upload that fails is aborted, so its parts do not cost storage; when
+    the abort fails too (the server is down), ``(name, upload_id)`` is added
+    to ``unaborted`` for the caller to abort once the server is back.
     """
     if math.ceil(size / chunk_size) > MAX_PARTS:
         raise StorageError(
@@ -115,12 +123,33 @@ def put_multipart(
             MultipartUpload={"Parts": parts},
         )
     except BaseException:
-        # Unfinished uploads cost storage until aborted; best effort, as
-        # the server may be the reason we are here.
-        with contextlib.suppress(Exception):
-            client.abort_multipart_upload(Bucket=bucket, Key=name, UploadId=upload_id)
+        # Unfinished uploads cost storage until aborted, for ever on servers
+        # without a lifecycle rule. The server may be the reason we are here,
+        # so an abort that fails is handed to the caller to try again later.
+        if not abort_upload(client, bucket, name, upload_id) and unaborted is not None:
+            unaborted.append((name, upload_id))
         raise
     return response.get("ETag", ""), multipart_etag(part_md5s)
+
+
+def abort_upload(client: Any, bucket: str, name: str, upload_id: str) -> bool:
+    """Abort a multipart upload; False (and a warning naming it) if the server could not be told.
+
+    An upload the server no longer knows (already aborted or completed) counts as aborted.
+    """
+    try:
+        client.abort_multipart_upload(Bucket=bucket, Key=name, UploadId=upload_id)
+    except Exception as exc:
+        error = getattr(exc, "response", {}).get("Error", {})
+        if error.get("Code") in ("NoSuchUpload", "404"):
+            return True
+        log.warning(
+            "could not abort the unfinished multipart upload %s of s3://%s/%s (%s): its parts stay on the "
+            "server until a later upload through this store or `digitize audit --abort-stale-uploads` aborts it",
+            upload_id, bucket, name, type(exc).__name__,
+        )
+        return False
+    return True
 
 
 def _check_sent(path: Path, size: int, sha256: str, sent: int, sent_sha256: str) -> None:

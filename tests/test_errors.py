@@ -44,6 +44,8 @@ def test_exit_codes_keep_their_numbers() -> None:
         "TRANSLITERATION": 6,
         "STORAGE": 7,
         "CATALOG": 8,
+        "AUDIT_FAILED": 9,
+        "BATCH_LOCKED": 10,
     }
 
 
@@ -71,6 +73,8 @@ def _error_classes() -> list[type[DigitizeError]]:
         (errors.StorageError, ExitCode.STORAGE),
         (errors.VerificationError, ExitCode.STORAGE),
         (errors.CatalogError, ExitCode.CATALOG),
+        (errors.AuditError, ExitCode.AUDIT_FAILED),
+        (errors.BatchLockedError, ExitCode.BATCH_LOCKED),
     ],
 )
 def test_each_error_has_its_exit_code(cls: type[DigitizeError], code: ExitCode) -> None:

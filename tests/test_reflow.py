@@ -48,3 +48,20 @@ def test_labels_from_the_item_and_from_majority():
     # One misread number does not break the list.
     assert printed_labels([3, 4, 91, 6]) == ["3", "4", "5", "6"]
     assert printed_labels([None, None, None]) == [None, None, None]
+
+
+def _one_line_page(text: str, top: int) -> bytes:
+    """A minimal hOCR page of one line (a title page, a page of one caption)."""
+    return (
+        '<html xmlns="http://www.w3.org/1999/xhtml"><body>'
+        '<div class="ocr_page" title="bbox 0 0 1000 1400">'
+        f'<span class="ocr_line" title="bbox 100 {top} 900 {top + 40}">'
+        f'<span class="ocrx_word" title="bbox 100 {top} 900 {top + 40}; x_wconf 95">{text}</span>'
+        "</span></div></body></html>"
+    ).encode()
+
+
+def test_a_page_of_one_line_has_no_neighbour():
+    # Was IndexError (lines[1]) on any page with a single line of text.
+    assert page_furniture(parse_hocr(_one_line_page("12", 1350))) == 12
+    assert page_furniture(parse_hocr(_one_line_page("Нағыллар", 700))) is None

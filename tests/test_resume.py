@@ -3,23 +3,20 @@
 The run is killed (SIGKILL to its whole process group: the command, its
 page workers and its temporary Prefect server) once a few pages are done.
 The re-run processes only the pages that were missing, and its outputs are
-byte for byte those of an uninterrupted run (report.json aside, whose
-per-stage timings are measured, and what lists report.json's size or
-checksum: manifest.json, and in the BagIt zip its manifests, bag-info and
-METS); the catalog holds each item once.
+byte for byte those of an uninterrupted run (the batch report and each
+item's timings.json aside: they hold the run's measured times and are not
+part of the package, tests/test_faults_package.py); the catalog holds each
+item once.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -36,37 +33,12 @@ def _page_results(work: Path) -> dict[str, int]:
     return {str(p.relative_to(work)): p.stat().st_mtime_ns for p in work.glob("*/pages/*/page.json")}
 
 
-# Inside a BagIt zip: report.json (timings) and what carries its size or checksum.
-_BAG_VARIES = ("/data/report.json", "/bag-info.txt", "/manifest-sha256.txt", "/manifest-sha512.txt",
-               "/tagmanifest-sha256.txt", "/tagmanifest-sha512.txt")
-# METS lists report.json with its size and checksum
-_METS_REPORT = re.compile(rb'SIZE="\d+" CHECKSUM="[0-9a-f]+"(?=[^>]*><mets:FLocat[^>]*href="report\.json")')
-
-
-def _comparable(name: str, data: bytes) -> bytes:
-    return _METS_REPORT.sub(b"", data) if name.endswith(".mets.xml") else data
-
-
 def _outputs(out: Path) -> dict[str, str]:
-    found = {}
-    for path in sorted(out.rglob("*")):
-        if not path.is_file() or path.name.startswith("batch-") or path.name == "manifest.json":
-            continue
-        if path.name.endswith(".bag.zip"):
-            with zipfile.ZipFile(path) as bag:
-                for name in bag.namelist():
-                    if not name.endswith(_BAG_VARIES):
-                        data = _comparable(name, bag.read(name))
-                        found[f"{path.relative_to(out)}!{name}"] = hashlib.sha256(data).hexdigest()
-            continue
-        data = _comparable(path.name, path.read_bytes())
-        if path.name == "report.json":  # timings differ from run to run; everything else must not
-            report = json.loads(data)
-            for page in report["pages"]:
-                page.pop("seconds")
-            data = json.dumps(report, sort_keys=True).encode()
-        found[str(path.relative_to(out))] = hashlib.sha256(data).hexdigest()
-    return found
+    return {
+        str(path.relative_to(out)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(out.rglob("*"))
+        if path.is_file() and not path.name.startswith("batch-") and path.name != "timings.json"
+    }
 
 
 def test_kill_minus_9_mid_batch_then_rerun_finishes_only_what_was_left(tmp_path):
