@@ -119,8 +119,17 @@ def marc_record(
     if latin_title and latin_title != record.title:
         add(Field(tag="246", indicators=Indicators("1", " "),
                             subfields=[Subfield("i", "Latin transliteration:"), Subfield("a", latin_title)]))
+    for parallel in record.parallel_titles:  # 246 second indicator 1: parallel title
+        add(Field(tag="246", indicators=Indicators("1", "1"), subfields=[Subfield("a", parallel)]))
+    if record.edition:
+        add(Field(tag="250", indicators=Indicators(" ", " "), subfields=[Subfield("a", record.edition)]))
+    publication = [Subfield("a", record.place)] if record.place else []
+    if record.publisher:
+        publication.append(Subfield("b", record.publisher))
     if record.year:
-        add(Field(tag="264", indicators=Indicators(" ", "1"), subfields=[Subfield("c", str(record.year))]))
+        publication.append(Subfield("c", str(record.year)))
+    if publication:
+        add(Field(tag="264", indicators=Indicators(" ", "1"), subfields=publication))
     unit = "pages" if kind == "text" else "images"
     add(Field(tag="300", indicators=Indicators(" ", " "),
                         subfields=[Subfield("a", f"1 online resource ({page_count} {unit})")]))
@@ -133,17 +142,38 @@ def marc_record(
                         subfields=[Subfield("a", "online resource"), Subfield("b", "cr"), Subfield("2", "rdacarrier")]))
     if record.collection:
         add(Field(tag="490", indicators=Indicators("0", " "), subfields=[Subfield("a", record.collection)]))
+    if record.series:
+        series = [Subfield("a", record.series)]
+        if record.volume:
+            series.append(Subfield("v", record.volume))
+        add(Field(tag="490", indicators=Indicators("0", " "), subfields=series))
     if record.inventory_number:
         add(Field(tag="500", indicators=Indicators(" ", " "),
                             subfields=[Subfield("a", f"Inventory number of the original: {record.inventory_number}")]))
+    for note in record.notes:
+        add(Field(tag="500", indicators=Indicators(" ", " "), subfields=[Subfield("a", note)]))
+    access_note = record.access_note()
+    if access_note:  # 506 first indicator 1: restrictions apply; $g: the date they end
+        restriction = [Subfield("a", access_note)]
+        if record.embargo_until is not None:
+            restriction.append(Subfield("g", record.embargo_until.isoformat()))
+        add(Field(tag="506", indicators=Indicators("1", " "), subfields=restriction))
     reproduction = [Subfield("a", "Electronic reproduction."), Subfield("c", organization)]
     if reproduction_year:
         reproduction.append(Subfield("d", reproduction_year))
     add(Field(tag="533", indicators=Indicators(" ", " "), subfields=reproduction))
+    if record.rights:  # a URI in $u (with its words in $a when known), the library's words in $a
+        uri = record.rights.startswith(("http://", "https://"))
+        terms = [Subfield("a", "Rights statement: see URI."), Subfield("u", record.rights)] if uri else [
+            Subfield("a", record.rights)]
+        add(Field(tag="540", indicators=Indicators(" ", " "), subfields=terms))
+    for topic in record.subjects:  # second indicator 4: source not specified
+        add(Field(tag="650", indicators=Indicators(" ", "4"), subfields=[Subfield("a", topic)]))
     if item_url:
         add(Field(tag="856", indicators=Indicators("4", "0"),
                             subfields=[Subfield("u", item_url), Subfield("z", "Read online")]))
-    for url, media_type, label in file_urls:
+    # A restricted item (access level, embargo) is described, not linked: its files are refused to most readers.
+    for url, media_type, label in () if record.restricted else file_urls:
         add(Field(tag="856", indicators=Indicators("4", "0"),
                             subfields=[Subfield("3", label), Subfield("u", url), Subfield("q", media_type)]))
     rec.fields.extend(fields)

@@ -54,6 +54,9 @@ def mods_element(
     if has_latin:
         alt = _m(mods, "titleInfo", lang=lang3, script="Latn", transliteration=_TRANSLITERATION, altRepGroup="t1")
         _m(alt, "title", latin)
+    for parallel in record.parallel_titles:  # the title as printed in another language
+        parallel_info = _m(mods, "titleInfo", type="translated")
+        _m(parallel_info, "title", parallel)
 
     authors = record.authors
     authors_latin: tuple[str | None, ...] = record.authors_latin or (None,) * len(authors)
@@ -79,8 +82,15 @@ def mods_element(
         _m(mods, "genre", "book", authority="local")
 
     origin = _m(mods, "originInfo", eventType="publication")
+    if record.place:
+        place = _m(origin, "place")
+        _m(place, "placeTerm", record.place, type="text")
+    if record.publisher:
+        _m(origin, "publisher", record.publisher)
     if record.year:
         _m(origin, "dateIssued", record.year, encoding="w3cdtf", keyDate="yes")
+    if record.edition:
+        _m(origin, "edition", record.edition)
     _m(origin, "issuance", "monographic")
 
     if lang3:
@@ -107,6 +117,25 @@ def mods_element(
         host = _m(mods, "relatedItem", type="host")
         host_title = _m(host, "titleInfo")
         _m(host_title, "title", record.collection)
+    if record.series:
+        series = _m(mods, "relatedItem", type="series")
+        series_title = _m(series, "titleInfo")
+        _m(series_title, "title", record.series)
+        if record.volume:
+            _m(series_title, "partNumber", record.volume)
+
+    for topic in record.subjects:
+        subject = _m(mods, "subject")
+        _m(subject, "topic", topic)
+    for note in record.notes:
+        _m(mods, "note", note)
+    if record.rights:
+        use = _m(mods, "accessCondition", record.rights, type="use and reproduction")
+        if record.rights.startswith(("http://", "https://")):
+            use.set(f"{{{_XLINK}}}href", record.rights)
+    access_note = record.access_note()
+    if access_note:
+        _m(mods, "accessCondition", access_note, type="restriction on access")
 
     if url:
         location = _m(mods, "location")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from lxml import etree
@@ -36,6 +37,12 @@ def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _optional_date(value: object) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
 @dataclass(frozen=True)
 class ItemRecord:
     """What an item is: the descriptive record every metadata format is made from."""
@@ -55,9 +62,38 @@ class ItemRecord:
     mean_ocr_confidence: float | None = None
     content_hash: str | None = None
     isbn: str | None = None
+    # Rights and access (``scanners/rights.py``) and the rest of a library record.
+    rights: str | None = None
+    access: str = "public"  # public | reading-room | staff
+    embargo_until: date | None = None
+    publisher: str | None = None
+    place: str | None = None
+    edition: str | None = None
+    series: str | None = None
+    volume: str | None = None
+    subjects: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    parallel_titles: tuple[str, ...] = ()
+
+    @property
+    def restricted(self) -> bool:
+        """Files are not for everyone: access other than public, or an embargo (past or not, it was set)."""
+        return self.access != "public" or self.embargo_until is not None
+
+    def access_note(self) -> str | None:
+        """Who may read the files, in words (MODS, MARC 506, DC); None for public items without an embargo."""
+        parts = []
+        if self.access == "reading-room":
+            parts.append("Access restricted to the library's reading room.")
+        elif self.access == "staff":
+            parts.append("Access restricted to library staff.")
+        if self.embargo_until is not None:
+            parts.append(f"Under embargo until {self.embargo_until.isoformat()}: metadata only until then.")
+        return " ".join(parts) or None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, keys in ``record.json``'s order (``isbn`` only when known)."""
+        """JSON-ready, keys in ``record.json``'s order (``isbn`` and the rights and library
+        record fields only when set, so older records stay byte-identical)."""
         data: dict[str, Any] = {
             "identifier": self.identifier,
             "title": self.title,
@@ -76,6 +112,20 @@ class ItemRecord:
         }
         if self.isbn is not None:
             data["isbn"] = self.isbn
+        optional: dict[str, Any] = {
+            "rights": self.rights,
+            "access": None if self.access == "public" else self.access,
+            "embargo_until": self.embargo_until.isoformat() if self.embargo_until else None,
+            "publisher": self.publisher,
+            "place": self.place,
+            "edition": self.edition,
+            "series": self.series,
+            "volume": self.volume,
+            "subjects": list(self.subjects) or None,
+            "notes": list(self.notes) or None,
+            "parallel_titles": list(self.parallel_titles) or None,
+        }
+        data.update({key: value for key, value in optional.items() if value is not None})
         return data
 
     def to_json(self) -> str:
@@ -104,6 +154,17 @@ class ItemRecord:
             mean_ocr_confidence=None if confidence is None else float(confidence),
             content_hash=_optional_str(data.get("content_hash")),
             isbn=_optional_str(data.get("isbn")),
+            rights=_optional_str(data.get("rights")),
+            access=str(data.get("access") or "public"),
+            embargo_until=_optional_date(data.get("embargo_until")),
+            publisher=_optional_str(data.get("publisher")),
+            place=_optional_str(data.get("place")),
+            edition=_optional_str(data.get("edition")),
+            series=_optional_str(data.get("series")),
+            volume=_optional_str(data.get("volume")),
+            subjects=tuple(str(s) for s in data.get("subjects") or ()),
+            notes=tuple(str(n) for n in data.get("notes") or ()),
+            parallel_titles=tuple(str(t) for t in data.get("parallel_titles") or ()),
         )
 
 
@@ -131,6 +192,17 @@ def item_record(
         page_count=page_count,
         mean_ocr_confidence=mean_ocr_confidence,
         content_hash=content_hash,
+        rights=metadata.rights,
+        access=metadata.access,
+        embargo_until=metadata.embargo_until,
+        publisher=metadata.publisher,
+        place=metadata.place,
+        edition=metadata.edition,
+        series=metadata.series,
+        volume=metadata.volume,
+        subjects=tuple(metadata.subjects),
+        notes=tuple(metadata.notes),
+        parallel_titles=tuple(metadata.parallel_titles),
     )
 
 
@@ -160,6 +232,13 @@ def dublin_core_xml(record: ItemRecord, url: str | None = None) -> bytes:
         add("creator", author, original_tag)
         if latin != author:
             add("creator", latin, f"{language}-Latn" if language else None)
+    for parallel in record.parallel_titles:
+        add("title", parallel)
+    add("publisher", record.publisher)
+    for subject in record.subjects:
+        add("subject", subject)
+    for note in record.notes:
+        add("description", note)
     add("date", record.year)
     add("type", "Text" if record.kind == "text" else "Image")
     add("format", "application/pdf")
@@ -170,4 +249,7 @@ def dublin_core_xml(record: ItemRecord, url: str | None = None) -> bytes:
     if url:
         add("identifier", url)
     add("relation", record.collection)
+    add("relation", " ; ".join(filter(None, (record.series, record.volume))) or None)
+    add("rights", record.rights)
+    add("rights", record.access_note())
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

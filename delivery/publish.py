@@ -51,6 +51,7 @@ from digitize.storage.catalog import (
     RegisteredItem,
     Registration,
     Replacement,
+    ReviewDecision,
 )
 from digitize.storage.objects import ObjectStore, StoredObject
 
@@ -119,6 +120,8 @@ class PublishedItem:
     registered: RegisteredItem
     manifest_url: str
     pdf_url: str | None
+    review_state: str = "published"  # or "in review": held by the publish policy (delivery.review)
+    review_reason: str | None = None
 
 
 def publish_item(
@@ -130,8 +133,13 @@ def publish_item(
     batch: str | None = None,
     *,
     replace_items: bool = False,
+    review: ReviewDecision | None = None,
 ) -> PublishedItem:
     """Store and verify all files of an item, then register it in the catalog.
+
+    ``review`` is the publish policy's decision (``delivery.review``): an
+    item held in review is stored and registered but not shown to readers
+    until a person approves it. None: published at once.
 
     Raises IntakeError when another item holds the identifier and
     ``replace_items`` is not set; never overwrites a registered master
@@ -192,8 +200,10 @@ def publish_item(
         batch=batch,
         source=source_folder(item),
         replaces=replaces,
+        review=review,
     )
     result = catalog.register(registration)
+    now = catalog.get(item.item_id)
     _remove_stale(store, before, {obj.key for _, _, obj in stored})
     uploaded = [obj for _, _, obj in stored if obj.uploaded]
     return PublishedItem(
@@ -204,6 +214,8 @@ def publish_item(
         registered=result,
         manifest_url=store.url_for(manifest_obj.key),
         pdf_url=store.url_for(pdf_key) if pdf_key else None,
+        review_state=now.review_state if now is not None else "published",
+        review_reason=now.review_reason if now is not None else None,
     )
 
 

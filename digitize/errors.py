@@ -31,6 +31,8 @@ __all__ = [
     "CatalogError",
     "AuditError",
     "BatchLockedError",
+    "ReviewError",
+    "AccountError",
 ]
 
 
@@ -48,6 +50,7 @@ class ExitCode(IntEnum):
     CATALOG = 8
     AUDIT_FAILED = 9
     BATCH_LOCKED = 10
+    REVIEW = 11
 
     @property
     def description(self) -> str:
@@ -67,6 +70,7 @@ _EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.CATALOG: "the e-library catalog refused a registration",
     ExitCode.AUDIT_FAILED: "digitize audit found a stored object missing, changed or unexpected",
     ExitCode.BATCH_LOCKED: "another digitize run is processing the same batch; nothing was done (see --wait)",
+    ExitCode.REVIEW: "a review decision was refused (no such item, not in review, or pages that failed)",
 }
 
 
@@ -209,3 +213,23 @@ class BatchLockedError(DigitizeError):
 
     stage = "run"
     exit_code = ExitCode.BATCH_LOCKED
+
+
+class ReviewError(DigitizeError):
+    """A review decision was refused: the item is unknown, not in review, or has pages that failed.
+
+    Not retryable: the item's state has to change first (the message says how).
+    """
+
+    stage = "review"
+    exit_code = ExitCode.REVIEW
+
+
+class AccountError(DigitizeError):
+    """A staff account cannot be made, changed or signed in to; the message names the field or the cause.
+
+    Not retryable: the input has to change (another name, a longer password).
+    """
+
+    stage = "staff"
+    exit_code = ExitCode.CONFIG

@@ -16,15 +16,20 @@ docs/configuration.md is generated (``python -m digitize.settings_doc``).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import ipaddress
 import json
 import os
+import re
 import tomllib
+from collections.abc import Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -37,8 +42,8 @@ from digitize.errors import ConfigError
 __all__ = [
     "Settings", "OCRSettings", "ImageSettings", "QualitySettings", "PdfSettings", "StorageSettings",
     "CatalogSettings", "RunSettings", "InboxSettings", "ScheduleSettings", "ArchiveSettings", "WebSettings",
-    "AuditSettings",
-    "load_settings",
+    "AuditSettings", "StaffSettings", "ReviewSettings", "SmtpSettings", "ReportSettings",
+    "SettingsPart", "SettingValue", "data_home", "describe_settings", "load_settings",
 ]
 
 # Privacy defaults: nothing phones home unless the operator says so.
@@ -66,7 +71,30 @@ def apply_process_defaults() -> None:
         os.environ.setdefault(key, value)
 
 
-class OCRSettings(BaseModel):
+class SettingsPart(BaseModel):
+    """A part's sub-model: an unknown key is refused (a typo must not silently fall back to the default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def data_home() -> Path:
+    """The one folder the data defaults are anchored to, never the current folder.
+
+    ``$DIGITIZE_HOME``, else ``$XDG_DATA_HOME/digitize``, else
+    ``~/.local/share/digitize``: a cron job or ``digitize catalog`` run from
+    another folder finds the same catalog as the run that filled it.
+    """
+    chosen = os.environ.get("DIGITIZE_HOME")
+    if chosen:
+        return Path(chosen).expanduser().absolute()
+    shared = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return shared.expanduser().absolute() / "digitize"
+
+
+DATA_HOME_DOC = "$DIGITIZE_HOME, else $XDG_DATA_HOME/digitize or ~/.local/share/digitize"
+
+
+class OCRSettings(SettingsPart):
     """Tesseract: which model reads which language/script."""
 
     models: dict[str, str] = Field(
@@ -113,7 +141,7 @@ class OCRSettings(BaseModel):
         return self.models.get(language, self.default_model)
 
 
-class QualitySettings(BaseModel):
+class QualitySettings(SettingsPart):
     """Page quality control: below any of these a page is flagged for re-scanning."""
 
     min_dpi: float = Field(default=250.0, description="Lowest resolution of the scan, dots per inch.")
@@ -130,7 +158,7 @@ class QualitySettings(BaseModel):
     )
 
 
-class ImageSettings(BaseModel):
+class ImageSettings(SettingsPart):
     """Loading and cleaning page images."""
 
     max_image_pixels: int = Field(
@@ -182,7 +210,7 @@ class ImageSettings(BaseModel):
         return value
 
 
-class PdfSettings(BaseModel):
+class PdfSettings(SettingsPart):
     """The reading PDF (PDF/A-2b) and the other reader outputs (EPUB, thumbnail)."""
 
     text_layer: str = Field(
@@ -248,7 +276,7 @@ class PdfSettings(BaseModel):
         return value
 
 
-class ArchiveSettings(BaseModel):
+class ArchiveSettings(SettingsPart):
     """The preservation package: METS/ALTO/PREMIS, MARC 21 and BagIt (archive/)."""
 
     organization: str = Field(
@@ -271,12 +299,13 @@ class ArchiveSettings(BaseModel):
     )
 
 
-class StorageSettings(BaseModel):
+class StorageSettings(SettingsPart):
     """Where results go: a local folder (file://) or S3 (s3://bucket/prefix)."""
 
     url: str = Field(
-        default="file://./digitize-data/store",
+        default_factory=lambda: f"file://{data_home() / 'store'}",
         description="The object store: file://FOLDER or s3://BUCKET/PREFIX.",
+        json_schema_extra={"doc_default": "file://DATA/store"},
     )
     endpoint_url: str | None = Field(
         default=None, description="S3 endpoint (e.g. SeaweedFS or MinIO); None: the AWS default."
@@ -302,7 +331,7 @@ class StorageSettings(BaseModel):
         return value
 
 
-class AuditSettings(BaseModel):
+class AuditSettings(SettingsPart):
     """``digitize audit``: re-reading the stored objects against manifests and the catalog."""
 
     threads: int = Field(
@@ -329,12 +358,13 @@ class AuditSettings(BaseModel):
         return value
 
 
-class CatalogSettings(BaseModel):
+class CatalogSettings(SettingsPart):
     """The e-library catalog database (SQLAlchemy URL)."""
 
     url: str = Field(
-        default="sqlite:///./digitize-data/catalog.sqlite3",
+        default_factory=lambda: f"sqlite:///{data_home() / 'catalog.sqlite3'}",
         description="SQLAlchemy URL of the catalog: SQLite, or PostgreSQL (postgresql+psycopg://USER@HOST/DB).",
+        json_schema_extra={"doc_default": "sqlite:///DATA/catalog.sqlite3"},
     )
     busy_timeout_seconds: float = Field(
         default=30.0,
@@ -343,7 +373,7 @@ class CatalogSettings(BaseModel):
     )
 
 
-class RunSettings(BaseModel):
+class RunSettings(SettingsPart):
     """How a batch run is orchestrated: where page tasks run, crash handling."""
 
     task_runner: str = Field(
@@ -380,6 +410,11 @@ class RunSettings(BaseModel):
         description="Where a worker processes a staged page (None: the Dask worker's own local directory, else the "
         "system's temporary folder).",
     )
+    min_free_disk_mb: int = Field(
+        default=500,
+        description="`digitize check` and `digitize run` refuse to start when the disk of work_dir has less free "
+        "space than this (MB): a page's intermediates take a few MB, an item's PDF is written three times.",
+    )
 
     @field_validator("task_runner")
     @classmethod
@@ -389,12 +424,13 @@ class RunSettings(BaseModel):
         return value
 
 
-class InboxSettings(BaseModel):
+class InboxSettings(SettingsPart):
     """The hot folder: staff copy batches into <root>/inbox."""
 
     root: Path = Field(
-        default=Path("./digitize-data/hotfolder"),
+        default_factory=lambda: data_home() / "hotfolder",
         description="The hot folder; its areas inbox/, processing/, done/ and failed/ must be on one filesystem.",
+        json_schema_extra={"doc_default": "DATA/hotfolder"},
     )
     quiet_seconds: float = Field(
         default=300.0,
@@ -404,7 +440,7 @@ class InboxSettings(BaseModel):
     ready_marker: str = Field(default="READY", description="The file that marks a batch complete (create it last).")
 
 
-class ScheduleSettings(BaseModel):
+class ScheduleSettings(SettingsPart):
     """The overnight run of the inbox (a Prefect deployment)."""
 
     cron: str = Field(default="0 1 * * *", description="When the inbox runs, as a cron line.")
@@ -415,7 +451,39 @@ class ScheduleSettings(BaseModel):
     )
 
 
-class WebSettings(BaseModel):
+class SmtpSettings(SettingsPart):
+    """Mailing the morning report (``digitize run``, ``inbox``, ``report``); no host: not mailed."""
+
+    host: str | None = Field(default=None, description="SMTP server; None: the morning report is only written.")
+    port: int = Field(default=587, description="SMTP port (587 with STARTTLS, 25 on a local relay).")
+    starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS before logging in.")
+    user: str | None = Field(default=None, description="Login name at the SMTP server; None: no login.")
+    password: SecretStr | None = Field(default=None, description="Password for the login.")
+    sender: str = Field(default="digitize@localhost", description="The From address of the report mail.")
+    to: list[str] = Field(
+        default_factory=list,
+        description="Who gets the report (in the environment a JSON list: DIGITIZE_SMTP__TO='[\"desk@example.org\"]'); "
+        "empty: not mailed.",
+    )
+    timeout_seconds: float = Field(
+        default=30.0, description="Give up on an SMTP server that does not answer (a mail problem never fails a run)."
+    )
+
+
+class ReportSettings(SettingsPart):
+    """The morning report: reports/morning-<date>.html and .csv in the output folder."""
+
+    thumbnail_px: int = Field(
+        default=160, description="Longest side of a flagged page's picture in the report (an embedded JPEG)."
+    )
+    max_thumbnails: int = Field(
+        default=60,
+        description="Most page pictures in one report (further flagged pages are listed without one), so that the "
+        "mail stays small: 60 pictures of 160 px are about 0.5 MB.",
+    )
+
+
+class WebSettings(SettingsPart):
     """The e-library web service (``digitize serve``)."""
 
     host: str = Field(
@@ -456,6 +524,18 @@ class WebSettings(BaseModel):
         description="Largest request body accepted (bytes); a larger one is answered 413, by its Content-Length or "
         "as soon as a streamed body passes it. A registration carries its pages' texts: 64 MiB holds a long book.",
     )
+    reading_room_networks: list[str] = Field(
+        default_factory=list,
+        description='Networks of the reading room (CIDR, e.g. ["10.20.0.0/16", "2001:db8::/48"]): items with '
+        'access = "reading-room" can be read only from these client addresses; empty: from nowhere (metadata '
+        "only).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (CIDR) whose X-Forwarded-For header gives the client address; the header of "
+        "anyone else is ignored, so a reader cannot claim to be in the reading room. Empty: the address the "
+        "connection comes from.",
+    )
 
     @field_validator("oai_page_size", "search_page_size", "search_max_chars", "search_max_words", "max_request_bytes")
     @classmethod
@@ -464,10 +544,77 @@ class WebSettings(BaseModel):
             raise ValueError("must be at least 1")
         return value
 
+    @field_validator("reading_room_networks", "trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{network!r} is not a network in CIDR notation (e.g. 10.20.0.0/16): {exc}") from None
+        return value
+
+
+class StaffSettings(BaseModel):
+    """Staff accounts in the e-library: signing in to review items (``digitize staff``)."""
+
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs the staff session cookie (at least 32 characters). None: a random key is made "
+        "once and kept in <cache_dir>/staff-session-secret (mode 0600), so sessions survive a restart; set it when "
+        "several web processes serve one catalog.",
+    )
+    session_hours: float = Field(
+        default=12.0, description="A staff session ends this many hours after signing in (one working day)."
+    )
+    secure_cookie: bool | None = Field(
+        default=None,
+        description="Mark the session cookie Secure (sent over https only). None: when the request came over https "
+        "(or base_url is https).",
+    )
+    min_password_chars: int = Field(
+        default=12, description="Shortest password a staff account may have (NIST SP 800-63B asks at least 8)."
+    )
+    max_failed_logins: int = Field(
+        default=5,
+        description="Failed sign-ins in a row after which an account is refused for lockout_seconds (slows guessing).",
+    )
+    lockout_seconds: float = Field(
+        default=300.0, description="How long an account is refused after max_failed_logins failed sign-ins."
+    )
+    failed_login_delay: float = Field(
+        default=1.0, description="Seconds every failed sign-in waits before it is answered (slows guessing)."
+    )
+
+    @field_validator("session_hours", "min_password_chars", "max_failed_logins")
+    @classmethod
+    def _staff_positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be above 0")
+        return value
+
 
 def _default_cache_dir() -> Path:
     """$XDG_CACHE_HOME/digitize, or ~/.cache/digitize."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "digitize"
+
+
+class ReviewSettings(SettingsPart):
+    """Review before publishing (``digitize review``): which items wait for a person."""
+
+    publish: str = Field(
+        default="review-flagged",
+        description="always: every processed item is published at once; review-flagged: an item with a page "
+        "flagged for re-scanning, a failed page or a mean OCR confidence below image.quality.min_confidence "
+        "waits in review, the rest is published; review-all: every item waits in review.",
+    )
+
+    @field_validator("publish")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        if value not in ("always", "review-flagged", "review-all"):
+            raise ValueError("must be always, review-flagged or review-all")
+        return value
 
 
 class Settings(BaseSettings):
@@ -480,11 +627,16 @@ class Settings(BaseSettings):
     )
 
     work_dir: Path = Field(
-        default=Path("./digitize-data/work"), description="Every intermediate, per item and page; resume reads it."
+        default_factory=lambda: data_home() / "work",
+        description="Every intermediate, per item and page; resume reads it. The data defaults (work_dir, "
+        f"output_dir, storage.url, catalog.url, inbox.root) sit in one data folder, DATA: {DATA_HOME_DOC}; "
+        "never the current folder, so that a run from cron and one from a terminal share one catalog.",
+        json_schema_extra={"doc_default": "DATA/work"},
     )
     output_dir: Path = Field(
-        default=Path("./digitize-data/output"),
+        default_factory=lambda: data_home() / "output",
         description="The items' files and the batch reports.",
+        json_schema_extra={"doc_default": "DATA/output"},
     )
     cache_dir: Path = Field(
         default_factory=lambda: _default_cache_dir(),
@@ -508,6 +660,10 @@ class Settings(BaseSettings):
     inbox: InboxSettings = Field(default_factory=InboxSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    staff: StaffSettings = Field(default_factory=StaffSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -518,6 +674,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        check_environment(os.environ, settings_cls)
         return (init_settings, env_settings, _TomlFileSource(settings_cls))
 
     def fingerprint(self, *parts: str) -> str:
@@ -551,13 +708,113 @@ class _TomlFileSource(PydanticBaseSettingsSource):
         path = str(chosen) if chosen is not None else os.environ.get("DIGITIZE_CONFIG")
         if not path:
             return {}
-        try:
-            with open(path, "rb") as handle:
-                return tomllib.load(handle)
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file {path} (DIGITIZE_CONFIG) does not exist") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        data = _read_file(Path(path))
+        unknown = unknown_keys(data, self.settings_cls)
+        if unknown:
+            raise ConfigError(f"config file {path}: {'; '.join(unknown)}")
+        return data
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} (--config or DIGITIZE_CONFIG) does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _sub_model(field: FieldInfo) -> type[BaseModel] | None:
+    annotation = field.annotation
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _is_mapping(field: FieldInfo) -> bool:
+    """A free-form table such as ``ocr.models``: its keys are data, not setting names."""
+    return getattr(field.annotation, "__origin__", None) is dict
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def unknown_keys(data: Mapping[str, Any], model: type[BaseModel], where: tuple[str, ...] = ()) -> list[str]:
+    """One sentence per key of a settings table that names no setting, with the nearest name."""
+    problems: list[str] = []
+    fields = model.model_fields
+    for key, value in data.items():
+        field = fields.get(key)
+        section = f"[{'.'.join(where)}] " if where else ""
+        if field is None:
+            problems.append(f"{section}setting `{key}` is not known{_did_you_mean(key, list(fields))}")
+            continue
+        part = _sub_model(field)
+        if part is not None and isinstance(value, Mapping):
+            problems.extend(unknown_keys(value, part, (*where, key)))
+    return problems
+
+
+# DIGITIZE_ variables that are not settings: the file, the data folder, and the test suite's own hooks.
+_NOT_SETTINGS = ("DIGITIZE_CONFIG", "DIGITIZE_HOME")
+_NOT_SETTINGS_PREFIXES = ("DIGITIZE_TEST_", "DIGITIZE_FAULT_")
+_ENV_PREFIX = "DIGITIZE_"
+
+
+def _env_names(model: type[BaseModel], prefix: str = _ENV_PREFIX) -> list[str]:
+    names: list[str] = []
+    for name, field in model.model_fields.items():
+        full = f"{prefix}{name.upper()}"
+        names.append(full)
+        part = _sub_model(field)
+        if part is not None:
+            names.extend(_env_names(part, full + "__"))
+    return names
+
+
+def _env_known(parts: list[str], model: type[BaseModel]) -> bool:
+    field = model.model_fields.get(parts[0])
+    if field is None:
+        return False
+    if len(parts) == 1 or _is_mapping(field):
+        return True
+    part = _sub_model(field)
+    return part is not None and _env_known(parts[1:], part)
+
+
+def check_environment(environ: Mapping[str, str], model: type[BaseModel]) -> None:
+    """Refuse a ``DIGITIZE_…`` variable that names no setting (pydantic-settings ignores it silently)."""
+    problems: list[str] = []
+    names: list[str] | None = None
+    for key in sorted(environ):
+        upper = key.upper()
+        if not upper.startswith(_ENV_PREFIX) or upper in _NOT_SETTINGS or upper.startswith(_NOT_SETTINGS_PREFIXES):
+            continue
+        if _env_known(upper[len(_ENV_PREFIX):].lower().split("__"), model):
+            continue
+        names = names if names is not None else [*_env_names(model), *_NOT_SETTINGS]
+        problems.append(f"environment variable {key} names no setting{_did_you_mean(upper, names)}")
+    if problems:
+        raise ConfigError(
+            "; ".join(problems) + " (settings and their variables: docs/configuration.md; "
+            "`digitize config show` prints what is in effect)"
+        )
+
+
+def _plain_errors(exc: ValidationError) -> str:
+    """Pydantic's errors in plain words: the setting, its variable, and what is wrong."""
+    problems = []
+    for err in exc.errors():
+        loc = [str(part) for part in err["loc"]]
+        dotted = ".".join(loc)
+        env = _ENV_PREFIX + "__".join(loc).upper()
+        if err["type"] == "extra_forbidden":
+            problems.append(f"setting `{dotted}` is not known")
+            continue
+        message = str(err["ctx"]["error"]) if err["type"] == "value_error" and "ctx" in err else err["msg"]
+        problems.append(f"setting `{dotted}` ({env}): {message}")
+    return "; ".join(problems)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -566,10 +823,78 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     ``config_file`` (else ``DIGITIZE_CONFIG``) is read for this call only; the
     environment is not changed: other processes get the settings object itself.
     """
+    unknown = unknown_keys(overrides, Settings)
+    if unknown:
+        raise ConfigError("; ".join(unknown))
     token = _config_file.set(config_file)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(f"invalid settings: {exc}") from exc
+        raise ConfigError(f"invalid settings: {_plain_errors(exc)}") from exc
     finally:
         _config_file.reset(token)
+
+
+@dataclass(frozen=True)
+class SettingValue:
+    """One setting in effect, for ``digitize config show``: secrets already masked."""
+
+    name: str
+    value: str
+    source: str  # "default", "file", "environment" or "option"
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]*:)[^@/\s]+@", re.IGNORECASE)
+
+
+def mask_secrets(text: str) -> str:
+    """A URL's password replaced by ``***`` (``postgresql://u:***@host/db``)."""
+    return _URL_PASSWORD.sub(lambda match: f"{match['head']}***@", text)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return "**********" if value.get_secret_value() else ""
+    if isinstance(value, dict):
+        return mask_secrets(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    return mask_secrets("" if value is None else str(value))
+
+
+def _has(data: Mapping[str, Any], path: tuple[str, ...]) -> bool:
+    node: Any = data
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def describe_settings(config_file: Path | None = None, **overrides: Any) -> list[SettingValue]:
+    """Every setting in effect with where its value came from (option > environment > file > default)."""
+    settings = load_settings(config_file, **overrides)
+    chosen = config_file if config_file is not None else os.environ.get("DIGITIZE_CONFIG")
+    file_data = _read_file(Path(chosen)) if chosen else {}
+    environ = {key.upper() for key in os.environ}
+    values: list[SettingValue] = []
+
+    def walk(model: BaseModel, path: tuple[str, ...]) -> None:
+        for name, field in type(model).model_fields.items():
+            here = (*path, name)
+            value = getattr(model, name)
+            if _sub_model(field) is not None and isinstance(value, BaseModel):
+                walk(value, here)
+                continue
+            env = _ENV_PREFIX + "__".join(here).upper()
+            ancestors = {_ENV_PREFIX + "__".join(here[:n]).upper() for n in range(1, len(here))}
+            if _has(overrides, here):
+                source = "option"
+            elif env in environ or environ & ancestors or any(key.startswith(env + "__") for key in environ):
+                source = "environment"
+            elif _has(file_data, here):
+                source = "file"
+            else:
+                source = "default"
+            values.append(SettingValue(".".join(here), _shown(value), source))
+
+    walk(settings, ())
+    return values

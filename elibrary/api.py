@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from digitize.elibrary.access import ViewerDep, readable_item
 from digitize.elibrary.deps import (
     MAX_OFFSET,
     YEAR_MAX,
@@ -59,19 +60,22 @@ def api_search(
 
 
 @router.get("/api/items/{identifier}", response_model=dict)
-def api_item(catalog: CatalogDep, root: BaseUrlDep, identifier: str) -> dict[str, Any]:
+def api_item(catalog: CatalogDep, root: BaseUrlDep, viewer: ViewerDep, identifier: str) -> dict[str, Any]:
     item = available_item(catalog, identifier)
     data = api_item_view(item, root)
+    refusal = item.refusal(viewer)
     data["files"] = [
         {**download_entry(identifier, f), "url": root + download_entry(identifier, f)["path"]}
         for f in catalog.files(identifier)
-    ]
+    ] if refusal is None else []
+    if refusal is not None:  # the description is public; the files are not, and this says why
+        data["restricted"] = refusal
     return data
 
 
 @router.get("/api/items/{identifier}/pages/{seq}", response_model=dict)
-def api_page(catalog: CatalogDep, identifier: str, seq: int) -> dict[str, Any]:
-    available_item(catalog, identifier)
+def api_page(catalog: CatalogDep, viewer: ViewerDep, identifier: str, seq: int) -> dict[str, Any]:
+    readable_item(catalog, identifier, viewer)
     for number, original, latin in catalog.page_texts(identifier):
         if number == seq:
             return {"identifier": identifier, "seq": seq, "original_text": original, "latin_text": latin}

@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digitize.elibrary import admin, api, files, harvest, pages
+from digitize.elibrary import admin, api, files, harvest, pages, staff
 from digitize.elibrary.deps import get_templates, render_page
 from digitize.elibrary.render import PageRenderer
 from digitize.settings import Settings
@@ -72,7 +72,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.web.max_request_bytes)
     app.middleware("http")(_security_headers)
     app.exception_handler(HTTPException)(_http_error)
-    for module in (pages, files, api, admin, harvest):  # the order the OpenAPI document lists the routes in
+    for module in (pages, files, api, admin, harvest, staff):  # the order the OpenAPI document lists the routes in
         app.include_router(module.router)
     return app
 

@@ -176,16 +176,16 @@ def body_openapi(model: type[BaseModel], *, required: bool = True) -> dict[str, 
 
 
 def available_item(catalog: Catalog, identifier: str) -> CatalogItem:
-    """The catalog item, or 404 (never registered) / 410 (withdrawn).
+    """The catalog item, or 404 (never registered, or not published: waiting for review) / 410 (withdrawn).
 
     Called from the route body rather than declared as a dependency, so that
     a request with invalid parameters is still answered 422 before the item
     is looked up.
     """
     item = catalog.get(identifier)
-    if item is None:
+    if item is None or (item.available and not item.public):  # in review or rejected: not there for readers
         raise HTTPException(404, f"no item {identifier!r} in the e-library")
-    if not item.available:
+    if not item.public:
         raise HTTPException(410, f"item {identifier!r} has been withdrawn")
     return item
 

@@ -1,6 +1,7 @@
 """Files of an item: page images rendered from its PDF, and downloads streamed from the store.
 
-Only files the catalog lists are served, and only for available items.
+Only files the catalog lists are served, and only for items the viewer may
+read (``elibrary.access``: published, embargo passed, access level met).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response, StreamingResponse
 
 from digitize.checksums import READ_CHUNK
-from digitize.elibrary.deps import CatalogDep, RendererDep, StoreDep, available_item
+from digitize.elibrary.access import ViewerDep, readable_item
+from digitize.elibrary.deps import CatalogDep, RendererDep, StoreDep
 from digitize.elibrary.render import PAGE_WIDTH, THUMBNAIL_WIDTH, PageRenderer
 from digitize.errors import DigitizeError
 from digitize.storage.catalog import Catalog
+from digitize.storage.catalog_records import Viewer
 
 __all__ = ["router"]
 
@@ -27,19 +30,19 @@ router = APIRouter()
 
 
 @router.get("/items/{identifier}/thumbnail.png")
-def thumbnail(identifier: str, catalog: CatalogDep, renderer: RendererDep) -> Response:
-    return _page_image(catalog, renderer, identifier, 1, THUMBNAIL_WIDTH)
+def thumbnail(identifier: str, catalog: CatalogDep, renderer: RendererDep, viewer: ViewerDep) -> Response:
+    return _page_image(catalog, renderer, viewer, identifier, 1, THUMBNAIL_WIDTH)
 
 
 @router.get("/items/{identifier}/pages/{seq}.png")
-def page_image(identifier: str, seq: int, catalog: CatalogDep, renderer: RendererDep) -> Response:
-    return _page_image(catalog, renderer, identifier, seq, PAGE_WIDTH)
+def page_image(identifier: str, seq: int, catalog: CatalogDep, renderer: RendererDep, viewer: ViewerDep) -> Response:
+    return _page_image(catalog, renderer, viewer, identifier, seq, PAGE_WIDTH)
 
 
 @router.get("/items/{identifier}/files/{name:path}")
-def download(identifier: str, name: str, catalog: CatalogDep, store: StoreDep) -> StreamingResponse:
+def download(identifier: str, name: str, catalog: CatalogDep, store: StoreDep, viewer: ViewerDep) -> StreamingResponse:
     """Stream a stored file of the item; only files the catalog lists."""
-    available_item(catalog, identifier)
+    readable_item(catalog, identifier, viewer)
     key = f"items/{identifier}/{name}"
     stored = next((f for f in catalog.files(identifier) if f.key == key), None)
     if stored is None:
@@ -58,8 +61,10 @@ def download(identifier: str, name: str, catalog: CatalogDep, store: StoreDep) -
     return StreamingResponse(_chunks(stream), media_type=stored.content_type, headers=headers)
 
 
-def _page_image(catalog: Catalog, renderer: PageRenderer, identifier: str, seq: int, width: int) -> Response:
-    item = available_item(catalog, identifier)
+def _page_image(
+    catalog: Catalog, renderer: PageRenderer, viewer: Viewer, identifier: str, seq: int, width: int
+) -> Response:
+    item = readable_item(catalog, identifier, viewer)
     pdf = next((f for f in catalog.files(identifier) if f.key == item.pdf_key), None)
     if pdf is None:
         raise HTTPException(404, f"item {identifier!r} has no PDF to show")
@@ -70,7 +75,9 @@ def _page_image(catalog: Catalog, renderer: PageRenderer, identifier: str, seq: 
         raise HTTPException(503, "the page image cannot be made right now") from exc
     if png is None:
         raise HTTPException(404, f"item {identifier!r} has no page {seq}")
-    return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
+    # A restricted item's page is not for shared caches (a proxy would hand it to anyone).
+    cache = "private" if item.access != "public" or item.embargo_until is not None else "public"
+    return Response(png, media_type="image/png", headers={"Cache-Control": f"{cache}, max-age=3600"})
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:

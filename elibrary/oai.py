@@ -26,7 +26,7 @@ from lxml import etree
 
 from digitize.archive.records import dublin_core_xml
 from digitize.settings import WebSettings
-from digitize.storage.catalog import Catalog, CatalogItem, fold
+from digitize.storage.catalog import Catalog, CatalogItem, ReviewState, fold
 
 __all__ = ["respond", "OAI_DC", "set_spec_for_collection"]
 
@@ -280,7 +280,7 @@ class _Handler:
         item = None
         if oai_identifier.startswith(prefix):
             item = self.catalog.get(oai_identifier[len(prefix):])
-        if item is None:
+        if item is None or item.review_state != ReviewState.PUBLISHED:  # waiting for review: not harvestable
             raise OAIError("idDoesNotExist", f"{oai_identifier!r} is not an identifier of this repository")
         return item
 
@@ -304,7 +304,7 @@ class _Handler:
 
     def _header(self, item: CatalogItem) -> etree._Element:
         header = self._el("header")
-        if not item.available:
+        if not item.public:
             header.set("status", "deleted")
         self._el("identifier", f"oai:{self.web.oai_repository_id}:{item.identifier}", header)
         self._el("datestamp", _datestamp(item.updated_at), header)
@@ -316,7 +316,7 @@ class _Handler:
     def _record(self, item: CatalogItem) -> etree._Element:
         record = self._el("record")
         record.append(self._header(item))
-        if item.available:
+        if item.public:
             metadata = self._el("metadata", None, record)
             dc = dublin_core_xml(item.record(), url=f"{self.site_url}/items/{item.identifier}")
             metadata.append(etree.fromstring(dc))

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from digitize.elibrary.access import ViewerDep
 from digitize.elibrary.deps import (
     YEAR_MAX,
     YEAR_MIN,
@@ -34,6 +35,7 @@ def search_page(
     settings: SettingsDep,
     catalog: CatalogDep,
     templates: TemplatesDep,
+    viewer: ViewerDep,
     q: str = "",
     title: str = "",
     author: str = "",
@@ -68,6 +70,8 @@ def search_page(
         "previous_link": page_link(page_number - 1) if page_number > 1 else None,
         "next_link": page_link(page_number + 1) if page_number < pages else None,
         "query_string": urlencode({"q": q}) if q else "",
+        # Thumbnails only of items the viewer may read (the others' metadata is listed).
+        "readable": {item.identifier for item in result.items if item.readable_by(viewer)},
     })
 
 
@@ -77,14 +81,19 @@ def item_page(
     settings: SettingsDep,
     catalog: CatalogDep,
     templates: TemplatesDep,
+    viewer: ViewerDep,
     identifier: str,
     q: str = "",
     page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
 ) -> HTMLResponse:
     check_search(settings.web, q=q)
     item = available_item(catalog, identifier)
-    files = catalog.files(identifier)
-    texts = {seq: (original, latin) for seq, original, latin in catalog.page_texts(identifier)}
+    # Restricted (access level, embargo): the description only, no files, page images or texts.
+    refusal = item.refusal(viewer)
+    files = catalog.files(identifier) if refusal is None else []
+    texts = (
+        {seq: (original, latin) for seq, original, latin in catalog.page_texts(identifier)} if refusal is None else {}
+    )
     page_count = max(item.page_count or 0, len(texts), 1 if item.pdf_key else 0)
     page_number = min(page_number, max(page_count, 1))
     return render_page(templates, request, "item.html", {
@@ -93,9 +102,11 @@ def item_page(
         "page_number": page_number,
         "page_count": page_count,
         "page_text": texts.get(page_number),
-        "matching_pages": catalog.matching_pages(identifier, q) if q else [],
+        "matching_pages": catalog.matching_pages(identifier, q) if q and refusal is None else [],
         "q": q,
-        "has_pdf": bool(item.pdf_key),
+        "has_pdf": bool(item.pdf_key) and refusal is None,
+        "restricted": refusal,
+        "access_note": item.record().access_note(),
     })
 
 

@@ -56,6 +56,7 @@ from digitize.scanners.run_lock import batch_lock
 from digitize.settings import Settings, load_settings
 from digitize.storage.catalog import Catalog
 from digitize.storage.factory import open_store
+from digitize.transliteration.identifier import identifier_from_name
 
 __all__ = [
     "ItemOutcome",
@@ -92,7 +93,7 @@ def digitize_batch(batch_dir: str, settings: Settings | None = None, wait_for_lo
     started = time.perf_counter()
     settings = settings or load_settings()
     with batch_lock(settings.work_dir, batch_dir, wait=wait_for_lock):
-        batch = read_batch(Path(batch_dir), settings.image.max_image_pixels)
+        batch = read_batch(Path(batch_dir), settings.image.max_image_pixels, identifier_from_name=identifier_from_name)
         report = BatchReport(batch.name, str(batch.folder))
         for problem in batch.problems:
             report.items.append(ItemOutcome(problem.item_id, "failed", message=problem.message, stage=problem.stage))
@@ -108,7 +109,7 @@ def digitize_batch(batch_dir: str, settings: Settings | None = None, wait_for_lo
             _run_items(batch, catalog, settings, report)
             report.seconds = round(time.perf_counter() - started, 2)
             try:
-                catalog.finish_batch(batch_id, len(report.done), len(report.failed))
+                catalog.finish_batch(batch_id, len(report.done) + len(report.in_review), len(report.failed))
             except CatalogError as exc:
                 report.catalog = exc.message
         finally:
@@ -266,10 +267,12 @@ def _finish_item(
             # the registration comes last, after every file was stored and verified
             outcome.message = _NOT_REGISTERED + outcome.message
         return outcome
-    outcome.status = "done"
+    outcome.status = "done" if published.review_state == "published" else published.review_state
     outcome.pdf_url = published.pdf_url
     outcome.uploaded_objects = published.uploaded
     outcome.message = "registered" if published.registered.created else "updated"
+    if outcome.status != "done":  # held by the publish policy: stored and registered, not shown to readers
+        outcome.message += f", {published.review_state}: {published.review_reason or 'waiting for a person'}"
     outcome.seconds = round(time.perf_counter() - started, 2)
     return outcome
 

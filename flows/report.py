@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 # A page skewed more than this is flagged for a look at its straightening.
 LARGE_SKEW = 5.0
+IN_REVIEW = "in review"  # an item's status when the publish policy holds it (delivery.review.ReviewState)
 
 
 @dataclass
@@ -49,7 +50,7 @@ class PageOutcome:
 @dataclass
 class ItemOutcome:
     identifier: str
-    status: str  # "done" or "failed"
+    status: str  # "done" (published), "in review" (held by the publish policy) or "failed"
     kind: str = ""
     pages: int = 0
     message: str = ""
@@ -81,8 +82,13 @@ class BatchReport:
         return [i for i in self.items if i.status == "done"]
 
     @property
+    def in_review(self) -> list[ItemOutcome]:
+        """Items stored and registered but held for a person (``digitize review list``): not failures."""
+        return [i for i in self.items if i.status == IN_REVIEW]
+
+    @property
     def failed(self) -> list[ItemOutcome]:
-        return [i for i in self.items if i.status != "done"]
+        return [i for i in self.items if i.status not in ("done", IN_REVIEW)]
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -151,7 +157,7 @@ def publish_artifact(report: BatchReport) -> None:
             "qc": ", ".join(i.qc),
             "ocr confidence": i.mean_confidence,
             "seconds": i.seconds,
-            "details": (f"({i.stage}) " if i.stage and i.status != "done" else "") + i.message,
+            "details": (f"({i.stage}) " if i.stage and i.status not in ("done", IN_REVIEW) else "") + i.message,
             "link": links.get(i.identifier) or "",
         }
         for i in report.items

@@ -22,12 +22,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from digitize.errors import ConfigError
 from digitize.flows.children import die_with_parent
 
 if TYPE_CHECKING:
     from prefect.server.api.server import SubprocessASGIServer
 
-__all__ = ["prefect_api"]
+__all__ = ["prefect_api", "require_prefect_server"]
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +104,24 @@ def prefect_api(timeout: int = 120) -> Iterator[str]:
             pass
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
+
+
+def require_prefect_server(api_url: str, timeout: float = 5.0) -> None:
+    """Refuse, in one paragraph, to serve a schedule when the Prefect server does not answer.
+
+    Without this check ``prefect.serve`` retried and logged every failed
+    connection: 373 lines of tracebacks for one wrong URL.
+    """
+    import httpx
+
+    health = api_url.rstrip("/") + "/health"
+    try:
+        response = httpx.get(health, timeout=timeout)
+        response.raise_for_status()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise ConfigError(
+            f"no Prefect server answers at PREFECT_API_URL={api_url} ({health}: {type(exc).__name__}"
+            f"{': ' + str(exc) if str(exc) else ''}). digitize schedule needs a running Prefect server to keep "
+            "the schedule: start one with `prefect server start --host 127.0.0.1` (it listens on "
+            "http://127.0.0.1:4200/api) or correct PREFECT_API_URL, then run digitize schedule again."
+        ) from exc

@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from digitize.assembly.item import assemble_item
 from digitize.delivery.publish import PublishedItem, publish_item
+from digitize.delivery.review import flagged_pages, policy_decision, review_reasons
 from digitize.delivery.staging import process_staged_page
 from digitize.errors import DigitizeError
 from digitize.files import atomic_write_text
@@ -128,8 +129,10 @@ def publish_task(
 ) -> PublishedItem:
     store = open_store(settings.storage)
     catalog = Catalog(settings.catalog.url, busy_timeout=settings.catalog.busy_timeout_seconds)
+    reasons = review_reasons(pages, settings.image.quality, mean_confidence=outputs.mean_confidence)
+    review = policy_decision(settings.review.publish, reasons, flagged=flagged_pages(pages))
     try:
         replace = settings.runs.replace_items
-        return publish_item(item, outputs, pages, store, catalog, batch=batch, replace_items=replace)
+        return publish_item(item, outputs, pages, store, catalog, batch=batch, replace_items=replace, review=review)
     finally:
         catalog.close()

@@ -22,12 +22,24 @@ outside the batch (or nowhere) is refused: the batch would not be
 self-contained, whatever it points at would be read and archived as a
 master (``/etc/passwd`` named ``p1.png``), and the file could change under
 us after intake.
+
+Identifiers: an item's identifier is ``identifier`` from its item.toml,
+else its folder's name when that already is one (``INV-0042`` stays as it
+is). A folder named as staff name books (``нағыл-2``, ``Nağıl 2``) gets one
+derived by the ``identifier_from_name`` rule the caller passes down
+(:func:`digitize.transliteration.identifier.identifier_from_name`:
+``нағыл-2`` → ``nagil-2``): intake sits below the transliterator in the
+layers, so the batch run hands it the rule rather than intake importing it.
+Two folders whose identifiers collide where one was derived are both
+refused, the message naming both: neither has a better claim to it, and
+which one came first is only the folders' sort order.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +58,19 @@ from digitize.scanners.images import PAGE_SUFFIXES, count_frames
 from digitize.scanners.metadata import IDENTIFIER, METADATA_FILENAME, ItemMetadata, read_metadata
 from digitize.scanners.text import refused_character, shown
 
-__all__ = ["PageSource", "Item", "ItemProblem", "Batch", "read_batch", "read_item", "page_label"]
+__all__ = [
+    "PageSource",
+    "Item",
+    "ItemProblem",
+    "Batch",
+    "IdentifierRule",
+    "read_batch",
+    "read_item",
+    "page_label",
+]
+
+# A folder name -> the identifier derived from it, or None if none can be.
+IdentifierRule = Callable[[str], str | None]
 
 # Files scanners and operating systems leave behind; never pages.
 _IGNORED_NAMES = {"thumbs.db", "desktop.ini", "ready", "ready.txt"}
@@ -91,6 +115,8 @@ class Item:
     metadata: ItemMetadata
     files: tuple[SourceFile, ...]
     pages: tuple[PageSource, ...]
+    # True when item_id was derived from a folder name that is not an identifier itself.
+    derived_identifier: bool = False
 
     @property
     def kind(self) -> str:
@@ -128,44 +154,81 @@ class Batch:
     problems: tuple[ItemProblem, ...] = field(default_factory=tuple)
 
 
-def read_batch(folder: Path, max_image_pixels: int | None = None) -> Batch:
-    """Validate every item of a batch folder; bad items become problems."""
+def read_batch(
+    folder: Path, max_image_pixels: int | None = None, *, identifier_from_name: IdentifierRule | None = None
+) -> Batch:
+    """Validate every item of a batch folder; bad items become problems.
+
+    ``identifier_from_name`` derives the identifier of a folder whose name is
+    not one (see the module's docstring); without it such a folder needs
+    ``identifier`` in its item.toml.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise IntakeError(f"{folder}: batch folder does not exist or is not a folder")
-    items: list[Item] = []
-    problems: list[ItemProblem] = []
-    ids_seen: dict[str, Path] = {}
+    read: list[Item | ItemProblem] = []
     for sub in os_sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
-            item = read_item(sub, max_image_pixels=max_image_pixels, batch_folder=folder)
+            item = read_item(
+                sub, max_image_pixels=max_image_pixels, batch_folder=folder, identifier_from_name=identifier_from_name
+            )
         except DigitizeError as exc:
             # The folder's name shown safely: it may hold the very character refused.
-            problems.append(ItemProblem(shown(sub.name), sub, exc.stage, exc.message))
+            read.append(ItemProblem(shown(sub.name), sub, exc.stage, exc.message))
             continue
-        if item.item_id in ids_seen:
+        read.append(item)
+    if not read:
+        raise IntakeError(f"{folder}: batch holds no item folders")
+    sharing: dict[str, list[Item]] = {}
+    for entry in read:
+        if isinstance(entry, Item):
+            sharing.setdefault(entry.item_id, []).append(entry)
+    items: list[Item] = []
+    problems: list[ItemProblem] = []
+    for entry in read:
+        if isinstance(entry, ItemProblem):
+            problems.append(entry)
+            continue
+        same = sharing[entry.item_id]
+        if len(same) > 1 and any(other.derived_identifier for other in same):
+            folders = " and ".join(shown(other.folder) for other in same)
             problems.append(
                 ItemProblem(
-                    item.item_id,
-                    sub,
+                    entry.item_id,
+                    entry.folder,
                     "intake",
-                    f"{shown(sub)}: identifier {item.item_id!r} is already used by {shown(ids_seen[item.item_id])}",
+                    f"{shown(entry.folder)}: folders {folders} both get the identifier {entry.item_id!r} "
+                    f"(folder names in Cyrillic or with spaces are folded to letters a-z, digits and '-'); "
+                    f'rename one folder, or add identifier = "..." to its {METADATA_FILENAME}',
                 )
             )
-            continue
-        ids_seen[item.item_id] = sub
-        items.append(item)
-    if not items and not problems:
-        raise IntakeError(f"{folder}: batch holds no item folders")
+        elif same[0] is not entry:
+            problems.append(
+                ItemProblem(
+                    entry.item_id,
+                    entry.folder,
+                    "intake",
+                    f"{shown(entry.folder)}: identifier {entry.item_id!r} is already used by {shown(same[0].folder)}",
+                )
+            )
+        else:
+            items.append(entry)
     return Batch(folder.name, folder, tuple(items), tuple(problems))
 
 
-def read_item(folder: Path, max_image_pixels: int | None = None, batch_folder: Path | None = None) -> Item:
+def read_item(
+    folder: Path,
+    max_image_pixels: int | None = None,
+    batch_folder: Path | None = None,
+    *,
+    identifier_from_name: IdentifierRule | None = None,
+) -> Item:
     """Validate one item folder and list its pages in reading order.
 
     ``batch_folder`` (default: the folder's parent) is what symbolic links
     must stay inside. Cheap checks come first (names, links, metadata,
     identifier), then every page file is hashed and its header read.
+    ``identifier_from_name`` as for :func:`read_batch`.
     """
     batch_root = (batch_folder or folder.parent).resolve()
     _check_name(folder, "item folder")
@@ -175,6 +238,11 @@ def read_item(folder: Path, max_image_pixels: int | None = None, batch_folder: P
         _check_inside(metadata_path, batch_root, METADATA_FILENAME)
     metadata = read_metadata(metadata_path)
     item_id = metadata.identifier or folder.name
+    derived = False
+    if not IDENTIFIER.fullmatch(item_id) and metadata.identifier is None and identifier_from_name is not None:
+        folded = identifier_from_name(folder.name)
+        if folded is not None:
+            item_id, derived = folded, True
     if not IDENTIFIER.fullmatch(item_id):
         raise MetadataError(
             f"{shown(folder)}: folder name {folder.name!r} cannot be an e-library identifier; "
@@ -216,7 +284,7 @@ def read_item(folder: Path, max_image_pixels: int | None = None, batch_folder: P
         frames = count_frames(path, max_image_pixels=max_image_pixels)
         for frame in range(frames):
             pages.append(PageSource(len(pages) + 1, path, frame, frames))
-    return Item(item_id, folder, metadata, tuple(files), tuple(pages))
+    return Item(item_id, folder, metadata, tuple(files), tuple(pages), derived_identifier=derived)
 
 
 def _check_name(path: Path, what: str) -> None:

@@ -5,8 +5,8 @@ Layout under one root (one filesystem, so that every move is an atomic
 
     <root>/inbox/        staff copy batch folders here
     <root>/processing/   a batch being processed (left here by a crash: resumed first)
-    <root>/done/         every item done;      <name>.report.json beside the folder
-    <root>/failed/       some item failed;     <name>.report.json says which and why
+    <root>/done/         the items done;       <name>.report.json beside the folder
+    <root>/failed/       the items that failed; <name>.report.json says which and why
 
 When is a batch in the inbox complete? Either
 
@@ -20,6 +20,15 @@ When is a batch in the inbox complete? Either
 A batch that is quiet but has an item without ``item.toml`` waits, with
 that reason, until the file is added or a ``READY`` file says to go ahead
 (the item then fails with "item.toml missing"; the others are processed).
+
+A batch whose items all succeeded moves whole to done/, one whose items all
+failed (or that could not be read at all) whole to failed/. A mixed batch is
+split per item: the failed items' folders (their item.toml and pages) move
+into ``failed/<name>/``, then the rest of the batch (the good items and any
+file at the batch's top, such as READY) into ``done/<name>/``, the same
+name in both areas and the batch report beside each. Every move is one
+``os.rename``; a crash between them leaves the good items in processing/,
+run again first (a done item is only verified), and nothing is lost.
 
 Batches are only ever moved, never modified: the report is written beside
 the folder. A name already used in any area gets a suffix (``name~2``), so a
@@ -35,16 +44,17 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from digitize.errors import IntakeError
+from digitize.errors import DigitizeError, IntakeError
 from digitize.files import atomic_write_text
-from digitize.scanners.metadata import METADATA_FILENAME
+from digitize.scanners.metadata import METADATA_FILENAME, read_metadata
+from digitize.scanners.text import shown
 
-__all__ = ["HotFolder", "Waiting", "AREAS"]
+__all__ = ["HotFolder", "Waiting", "Finished", "AREAS", "item_identifiers"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +76,15 @@ class Waiting:
 
     name: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """Where a processed batch went: its good part in done/, its failed items in failed/ (either may be None)."""
+
+    done: Path | None
+    failed: Path | None
+    failed_items: tuple[str, ...] = ()  # folder names moved to failed/ (all of them when the whole batch failed)
 
 
 class HotFolder:
@@ -171,12 +190,41 @@ class HotFolder:
         """
         dest = self._free_name("done" if ok else "failed", batch.name, batch)
         os.rename(batch, dest)
+        self._write_report(dest, report)
+        return dest
+
+    def split(self, batch: Path, failed_items: Collection[str], report: str) -> Finished:
+        """Move the failed item folders of ``batch`` to failed/ and the rest to done/, each with the report.
+
+        ``failed_items`` are folder names inside the batch. None of them: the
+        batch moves whole to done/; all its item folders: whole to failed/.
+        Otherwise one name, free in every area, is used in both done/ and
+        failed/ so that staff see the two halves side by side.
+        """
+        items = sorted(p.name for p in batch.iterdir() if p.is_dir() and not p.name.startswith("."))
+        bad = [name for name in items if name in set(failed_items)]
+        if not bad:
+            return Finished(self.finish(batch, True, report), None)
+        if len(bad) == len(items):
+            return Finished(None, self.finish(batch, False, report), tuple(bad))
+        name = self._free_name_in_all(batch.name, batch)
+        failed = self.area("failed") / name
+        failed.mkdir()
+        for item in bad:
+            os.rename(batch / item, failed / item)
+        done = self.area("done") / name
+        os.rename(batch, done)
+        for dest in (failed, done):
+            self._write_report(dest, report)
+        log.info("split %s: %d item(s) in %s, the rest in %s", batch.name, len(bad), failed, done)
+        return Finished(done, failed, tuple(bad))
+
+    def _write_report(self, dest: Path, report: str) -> None:
         report_path = dest.with_name(f"{dest.name}.report.json")
         try:
             atomic_write_text(report_path, report)
         except OSError as exc:
             log.error("%s: could not write the report (%s); the batch is in %s", report_path, exc.strerror or exc, dest)
-        return dest
 
     def requeue(self, name: str) -> Path:
         """Move a failed batch back into the inbox; it is taken on the next scan."""
@@ -200,6 +248,18 @@ class HotFolder:
             candidate = f"{name}~{n}"
         return self.area(area) / candidate
 
+    def _free_name_in_all(self, name: str, source: Path) -> str:
+        """A name that no batch (nor report) uses in any area: for the two halves of a split batch."""
+        candidate, n = name, 1
+        while any(
+            ((self.area(a) / candidate).exists() and self.area(a) / candidate != source)
+            or (self.area(a) / f"{candidate}.report.json").exists()
+            for a in AREAS
+        ):
+            n += 1
+            candidate = f"{name}~{n}"
+        return candidate
+
     # --- quiet-period state (kept between runs of `digitize inbox --once`) ---
 
     def _load_state(self) -> dict[str, _BatchState]:
@@ -216,6 +276,25 @@ class HotFolder:
             atomic_write_text(path, json.dumps(self._state, indent=1))
         except OSError as exc:  # a full disk: keep the state in memory, try again next scan
             log.warning("%s: could not save the inbox state (%s)", path, exc.strerror or exc)
+
+
+def item_identifiers(batch: Path) -> dict[str, tuple[str, ...]]:
+    """Each item folder's names in a batch report: its identifier from item.toml and its folder name.
+
+    A report names an item by its identifier, or by its folder name when the
+    folder could not be read in; the hot folder needs the folder to move.
+    """
+    names: dict[str, tuple[str, ...]] = {}
+    for sub in sorted(p for p in batch.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        known = {shown(sub.name), sub.name}
+        try:
+            identifier = read_metadata(sub / METADATA_FILENAME).identifier
+        except DigitizeError:
+            identifier = None
+        if identifier:
+            known.add(identifier)
+        names[sub.name] = tuple(sorted(known))
+    return names
 
 
 def _listing(batch: Path) -> tuple[str, list[str], list[str]]:

@@ -11,12 +11,26 @@ Example::
     spreads = "auto"         # true | false | "auto": split two-page spreads
     inventory_number = "INV-1968-0042"
     collection = "Kollec kitabxanası"
+    # Rights, access and the rest of a library record (all optional):
+    rights = "http://rightsstatements.org/vocab/InC/1.0/"   # or a CC URI, or the library's words
+    access = "public"        # public | reading-room | staff
+    embargo_until = 2030-01-01   # until then: metadata only
+    publisher = "Азәрнәшр"
+    place = "Бакы"
+    edition = "2-ҹи нәшр"
+    series = "Халг әдәбијјаты"
+    volume = "3"
+    subjects = ["Нағыллар"]
+    notes = ["Титул вәрәги зәдәлидир."]
+    parallel_titles = ["Азербайджанские сказки"]
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
+from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -24,6 +38,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from digitize.errors import MetadataError
+from digitize.scanners.rights import ACCESS_LEVELS, Access, rights_problem
 from digitize.scanners.text import refused_character, shown
 
 if TYPE_CHECKING:
@@ -34,6 +49,7 @@ __all__ = [
     "IDENTIFIER",
     "FIELD_LIMITS",
     "MAX_AUTHORS",
+    "MAX_LIST_ITEMS",
     "ItemKind",
     "ItemMetadata",
     "read_metadata",
@@ -59,8 +75,21 @@ FIELD_LIMITS: dict[str, int] = {
     "collection": 300,  # a collection's name
     "ocr_model": 200,  # Tesseract model names joined by "+"
     "identifier": 128,  # also bounded by IDENTIFIER
+    "rights": 1000,  # a URI or the library's own statement (MARC 540)
+    "publisher": 300,  # MARC 264 $b
+    "place": 200,  # MARC 264 $a
+    "edition": 200,  # MARC 250
+    "series": 500,  # MARC 490 $a
+    "volume": 50,  # MARC 490 $v: a number or "II, part 1"
+    "subjects": 200,  # each (MARC 650)
+    "notes": 1000,  # each (MARC 500)
+    "parallel_titles": 1000,  # each, like the title (MARC 246)
 }
 MAX_AUTHORS = 50  # 50 × 200 characters × 4 bytes × 2 forms = 80,000 bytes: the record stays under 99,999
+# The most values a list field may hold: a record is for finding a book, not
+# for its whole text (MARC 21 keeps a record under 99,999 bytes).
+MAX_LIST_ITEMS = {"subjects": 30, "notes": 10, "parallel_titles": 10}
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class ItemKind(str, Enum):  # noqa: UP042 -- StrEnum would change str() and format() of a kind
@@ -102,6 +131,21 @@ class ItemMetadata(BaseModel):
     # At most 1,000,000: a PDF page label's start is a PDF integer, and no
     # printed book numbers its pages further.
     first_page_number: int | None = Field(default=None, ge=1, le=1_000_000)
+    # Rights and access (scanners/rights.py): a rights statement; who may
+    # read the files (metadata is always shown); until when only the
+    # metadata is shown, whatever the access.
+    rights: str | None = None
+    access: Access = "public"
+    embargo_until: date | None = None
+    # The rest of a library record (MODS, MARC 21, Dublin Core, OAI-PMH).
+    publisher: str | None = None
+    place: str | None = None
+    edition: str | None = None
+    series: str | None = None
+    volume: str | None = None  # of the series
+    subjects: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    parallel_titles: tuple[str, ...] = ()  # the title in other languages, as printed
 
     @field_validator("title")
     @classmethod
@@ -116,7 +160,10 @@ class ItemMetadata(BaseModel):
     def _authors_list(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("title", "language", "script", "inventory_number", "collection", "identifier", "ocr_model")
+    @field_validator(
+        "title", "language", "script", "inventory_number", "collection", "identifier", "ocr_model",
+        "rights", "publisher", "place", "edition", "series", "volume",
+    )
     @classmethod
     def _keepable_text(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
@@ -136,6 +183,72 @@ class ItemMetadata(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"author {number}: {exc}") from None
         return value
+
+    @field_validator("subjects", "notes", "parallel_titles", mode="before")
+    @classmethod
+    def _text_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("subjects", "notes", "parallel_titles")
+    @classmethod
+    def _keepable_list(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        name = str(info.field_name)
+        if len(value) > MAX_LIST_ITEMS[name]:
+            raise ValueError(f"{len(value)} values; at most {MAX_LIST_ITEMS[name]} are accepted")
+        for number, text in enumerate(value, 1):
+            if not text.strip():
+                raise ValueError(f"value {number} is empty")
+            try:
+                _check_text(text, FIELD_LIMITS[name])
+            except ValueError as exc:
+                raise ValueError(f"value {number}: {exc}") from None
+        return value
+
+    @field_validator("volume", mode="before")
+    @classmethod
+    def _volume_text(cls, value: object) -> object:
+        # volume = 3 is as natural to type as volume = "3"; a bool is not a volume.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("volume")
+    @classmethod
+    def _volume_of_a_series(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # series is declared (and so validated) before volume
+        if value is not None and not info.data.get("series"):
+            raise ValueError("volume is given without series: it is the number of this book in a series (add series)")
+        return value
+
+    @field_validator("rights")
+    @classmethod
+    def _known_rights(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not value.strip():
+                raise ValueError("rights is empty; leave it out when there is no statement")
+            problem = rights_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("access", mode="before")
+    @classmethod
+    def _access_level(cls, value: object) -> object:
+        if value not in ACCESS_LEVELS:
+            raise ValueError(f"access must be one of {', '.join(repr(a) for a in ACCESS_LEVELS)}, not {shown(value)!r}")
+        return value
+
+    @field_validator("embargo_until", mode="before")
+    @classmethod
+    def _embargo_date(cls, value: object) -> object:
+        # TOML's own date (embargo_until = 2030-01-01) or the same written as a
+        # string; pydantic would otherwise take a number as seconds since 1970.
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        if isinstance(value, str) and _ISO_DATE.fullmatch(value.strip()):
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        raise ValueError(f"embargo_until must be a date written YYYY-MM-DD (e.g. 2030-01-01), not {shown(value)!r}")
 
     @field_validator("spreads", mode="before")
     @classmethod
@@ -195,6 +308,10 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
 
 def _problem(err: ErrorDetails) -> str:
     """Pydantic's message without its "Value error, " prefix (our validators' own words)."""
+    if err["type"] == "extra_forbidden":
+        key = str(err["loc"][-1]) if err["loc"] else ""
+        close = difflib.get_close_matches(key, list(ItemMetadata.model_fields), n=1, cutoff=0.6)
+        return "not a known field" + (f"; did you mean `{close[0]}`?" if close else "")
     if err["type"] == "value_error" and "ctx" in err:
         return str(err["ctx"]["error"])
     return err["msg"]

@@ -48,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, sessionmaker
 
+from digitize.archive.records import ItemRecord
 from digitize.errors import CatalogError
 from digitize.storage.catalog_records import (
     CatalogEvent,
@@ -59,6 +60,8 @@ from digitize.storage.catalog_records import (
     RegisteredItem,
     Registration,
     Replacement,
+    ReviewDecision,
+    ReviewState,
     SearchQuery,
     SearchResult,
 )
@@ -80,6 +83,8 @@ __all__ = [
     "Registration",
     "RegisteredItem",
     "Replacement",
+    "ReviewDecision",
+    "ReviewState",
     "SearchQuery",
     "SearchResult",
     "fold",
@@ -170,7 +175,10 @@ class Catalog:
             with self._sessions.begin() as session:
                 row = session.scalar(select(ItemRow).where(ItemRow.identifier == registration.identifier))
                 created = row is None
-                if row is not None and row.registration_hash == digest and row.status == "available":
+                if (
+                    row is not None and row.registration_hash == digest and row.status == "available"
+                    and not _review_changes(row.review_state, registration.review)
+                ):
                     if registration.source is not None:  # where it is now; not a change readers see
                         row.source_folder = registration.source
                     return RegisteredItem(registration.identifier, False, len(registration.files), len(texts))
@@ -190,6 +198,7 @@ class Catalog:
                 row.kind = record.kind
                 row.inventory_number = record.inventory_number
                 row.collection = record.collection
+                _set_rights_and_record(row, record)
                 row.page_count = record.page_count if record.page_count is not None else len(registration.pages)
                 row.mean_ocr_confidence = record.mean_ocr_confidence
                 row.content_hash = record.content_hash if record.content_hash is not None else ""
@@ -230,6 +239,7 @@ class Catalog:
                         session.flush()  # keeps memory flat for long books
                 kind = "registered" if created else "updated" if replaced is None else "replaced"
                 session.add(EventRow(item_id=row.id, kind=kind, batch=registration.batch, detail=replaced))
+                _apply_review(session, row, registration)
         except SQLAlchemyError as exc:
             raise CatalogError(f"registering {registration.identifier} in {self.where} failed: {_reason(exc)}") from exc
         except OSError as exc:
@@ -259,6 +269,37 @@ class Catalog:
         except SQLAlchemyError as exc:
             raise CatalogError(f"recording a {kind} event of {identifier} failed: {exc}") from exc
         return True
+
+    def set_review(self, identifier: str, decision: ReviewDecision) -> CatalogItem | None:
+        """Move an item to ``decision.to_state`` if it is in ``decision.from_state``; log the decision.
+
+        Returns the item as it is now (None: no such item). The state is
+        compared inside the transaction: of two reviewers deciding at once,
+        the second finds the item moved and nothing is changed (the caller
+        sees the state it is in). Withdrawing is separate (``withdraw``).
+        """
+        try:
+            with self._sessions.begin() as session:
+                row = session.scalar(select(ItemRow).where(ItemRow.identifier == identifier))
+                if row is None:
+                    return None
+                if row.review_state == decision.from_state:
+                    _record_review(session, row, decision)
+                    # readers' view changes (OAI-PMH harvesters must see it)
+                    row.updated_at = row.reviewed_at or _now()
+                return _catalog_item(row)
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"recording the review of {identifier} in {self.where} failed: {_reason(exc)}") from exc
+
+    def in_review_state(self, *states: ReviewState) -> list[CatalogItem]:
+        """Items (not withdrawn) in any of ``states``, longest waiting first."""
+        query = (
+            select(ItemRow)
+            .where(ItemRow.status == "available", ItemRow.review_state.in_([s.value for s in states]))
+            .order_by(ItemRow.updated_at, ItemRow.identifier)
+        )
+        with self._sessions() as session:
+            return [_catalog_item(row) for row in session.scalars(query)]
 
     # -- reading -----------------------------------------------------------
 
@@ -299,7 +340,7 @@ class Catalog:
     def identifiers(self, *, include_withdrawn: bool = False) -> list[str]:
         query = select(ItemRow.identifier).order_by(ItemRow.identifier)
         if not include_withdrawn:
-            query = query.where(ItemRow.status == "available")
+            query = query.where(_public())
         with self._sessions() as session:
             return list(session.scalars(query))
 
@@ -338,7 +379,7 @@ class Catalog:
         if query.collection:
             conditions.append(ItemRow.collection == query.collection)
         if not query.include_withdrawn:
-            conditions.append(ItemRow.status == "available")
+            conditions.append(_public())
         where = and_(*conditions) if conditions else true()
         order: list[ColumnElement[int] | InstrumentedAttribute[str] | InstrumentedAttribute[str | None]] = [
             ItemRow.meta_search, ItemRow.identifier,
@@ -377,7 +418,7 @@ class Catalog:
         """Collections that have (available) items."""
         query = select(ItemRow.collection).where(ItemRow.collection.is_not(None))
         if not include_withdrawn:
-            query = query.where(ItemRow.status == "available")
+            query = query.where(_public())
         with self._sessions() as session:
             return [r for r in session.scalars(query.distinct().order_by(ItemRow.collection)) if r]
 
@@ -404,14 +445,16 @@ class Catalog:
         offset: int = 0,
         limit: int = 100,
     ) -> tuple[int, list[ChangedItem]]:
-        """Items (withdrawn ones too) changed in ``[since, before)``, oldest change first.
+        """Published items (withdrawn ones too) changed in ``[since, before)``, oldest change first.
+
+        Items waiting in review or rejected are left out: harvesters never see them.
 
         Returns how many there are in all and one page of items, each with
         a ``position`` (its change time and row id): pass the last one as
         ``after`` to get the next page, which stays right while items
         change (an offset would skip one when an earlier item moves).
         """
-        conditions: list[ColumnElement[bool]] = []
+        conditions: list[ColumnElement[bool]] = [ItemRow.review_state == ReviewState.PUBLISHED.value]
         if since is not None:
             conditions.append(ItemRow.updated_at >= since)
         if before is not None:
@@ -513,7 +556,72 @@ def _catalog_item(row: ItemRow) -> CatalogItem:
         registered_at=_utc(row.registered_at),
         updated_at=_utc(row.updated_at),
         source=row.source_folder,
+        review_state=row.review_state or ReviewState.PUBLISHED.value,
+        review_reason=row.review_reason,
+        reviewed_by=row.reviewed_by,
+        reviewed_at=_utc(row.reviewed_at) if row.reviewed_at is not None else None,
+        rights=row.rights,
+        access=row.access or "public",
+        embargo_until=row.embargo_until,
+        publisher=row.publisher,
+        place=row.place,
+        edition=row.edition,
+        series=row.series,
+        volume=row.volume,
+        subjects=tuple(row.subjects or ()),
+        notes=tuple(row.notes or ()),
+        parallel_titles=tuple(row.parallel_titles or ()),
     )
+
+
+def _set_rights_and_record(row: ItemRow, record: ItemRecord) -> None:
+    """Rights, access and the library record's fields (revision 0005); lists stored empty as NULL."""
+    row.rights = record.rights
+    row.access = record.access
+    row.embargo_until = record.embargo_until
+    row.publisher = record.publisher
+    row.place = record.place
+    row.edition = record.edition
+    row.series = record.series
+    row.volume = record.volume
+    row.subjects = list(record.subjects) or None
+    row.notes = list(record.notes) or None
+    row.parallel_titles = list(record.parallel_titles) or None
+
+
+def _public() -> ColumnElement[bool]:
+    """Shown to readers: the SQL form of ``CatalogItem.public``."""
+    return and_(ItemRow.status == "available", ItemRow.review_state == ReviewState.PUBLISHED.value)
+
+
+def _review_changes(current: str | None, decision: ReviewDecision | None) -> bool:
+    """Does registering again change the review state?
+
+    An item approved (published) stays published when the very same content
+    is registered again; a rejected item goes back through the policy.
+    """
+    target = ReviewState.PUBLISHED if decision is None else decision.to_state
+    return current != target and current != ReviewState.PUBLISHED
+
+
+def _apply_review(session: Any, row: ItemRow, registration: Registration) -> None:
+    """Set the review state a (changed) registration gets: the policy's decision, logged."""
+    decision = registration.review
+    if decision is None or decision.to_state is ReviewState.PUBLISHED:
+        # Published at once (policy, or the web API, which has none): the
+        # registration event says it all, as before review states existed.
+        row.review_state = ReviewState.PUBLISHED.value
+        row.review_reason = None
+        return
+    _record_review(session, row, decision)
+
+
+def _record_review(session: Any, row: ItemRow, decision: ReviewDecision) -> None:
+    row.review_state = decision.to_state.value
+    row.review_reason = decision.reason
+    row.reviewed_by = decision.actor
+    row.reviewed_at = _now()
+    session.add(EventRow(item_id=row.id, kind=decision.event_kind, detail=decision.detail()))
 
 
 def _reason(exc: SQLAlchemyError) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
+from enum import StrEnum
 from pathlib import Path
 
 from digitize.archive.records import ItemRecord
@@ -23,9 +24,80 @@ __all__ = [
     "Registration",
     "RegisteredItem",
     "Replacement",
+    "ReviewDecision",
+    "ReviewState",
     "SearchQuery",
     "SearchResult",
+    "Viewer",
 ]
+
+
+class ReviewState(StrEnum):
+    """Where an item is on its way to readers (``delivery.review`` decides and changes it).
+
+    ``processed`` is the state a registration passes through while the
+    publish policy decides; only ``published`` items are ever shown to readers.
+    """
+
+    PROCESSED = "processed"
+    IN_REVIEW = "in review"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class ReviewDecision:
+    """A change of an item's review state: who, why, from which state to which (a PREMIS event).
+
+    ``detail`` is what the catalog's events table keeps (JSON, after PREMIS).
+    """
+
+    to_state: ReviewState
+    actor: str
+    reason: str | None = None
+    pages: tuple[int, ...] = ()
+    note: str | None = None
+    from_state: ReviewState = ReviewState.PROCESSED
+    failed_pages: tuple[int, ...] = ()  # pages that failed processing: such an item cannot be approved
+
+    @property
+    def event_kind(self) -> str:
+        """The catalog event's kind: held, approved, rejected or published."""
+        if self.to_state is ReviewState.IN_REVIEW:
+            return "held"
+        if self.to_state is ReviewState.REJECTED:
+            return "rejected"
+        return "approved" if self.from_state is ReviewState.IN_REVIEW else "published"
+
+    def detail(self) -> str:
+        return json.dumps(
+            {
+                "eventType": "review",
+                "outcome": self.event_kind,
+                "agent": self.actor,
+                "from": self.from_state.value,
+                "to": self.to_state.value,
+                "reason": self.reason,
+                "pages": list(self.pages),
+                "failed_pages": list(self.failed_pages),
+                "note": self.note,
+            },
+            ensure_ascii=False,
+        )
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks to read an item's files, page images and texts (the web works it out once per request).
+
+    ``in_reading_room``: the client address is in ``web.reading_room_networks``
+    (``elibrary.deps.get_viewer`` decides, trusting a forwarded address only
+    from ``web.trusted_proxies``); ``is_staff``: a signed-in staff member.
+    """
+
+    ip: str | None = None
+    is_staff: bool = False
+    in_reading_room: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,10 +128,68 @@ class CatalogItem:
     # The item folder it was last registered from (absolute); None: not recorded
     # (registered before catalog revision 0003, or through the web API).
     source: str | None = None
+    # Review (catalog revision 0004): only a published item is shown to readers.
+    review_state: str = ReviewState.PUBLISHED.value
+    review_reason: str | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    # Rights and access (catalog revision 0005; see ``scanners/rights.py``) and the library record.
+    rights: str | None = None
+    access: str = "public"  # public | reading-room | staff
+    embargo_until: date | None = None
+    publisher: str | None = None
+    place: str | None = None
+    edition: str | None = None
+    series: str | None = None
+    volume: str | None = None
+    subjects: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    parallel_titles: tuple[str, ...] = ()
 
     @property
     def available(self) -> bool:
+        """Not withdrawn (it may still be waiting for review: see ``public``)."""
         return self.status == "available"
+
+    @property
+    def public(self) -> bool:
+        """May readers see it (search, item page, files, JSON API, OAI-PMH)? Published and not withdrawn.
+
+        The one place that decides visibility by state; access and embargo
+        narrow it further (``readable_by``).
+        """
+        return self.status == "available" and self.review_state == ReviewState.PUBLISHED
+
+    def refusal(self, viewer: Viewer, today: date | None = None) -> str | None:
+        """Why ``viewer`` may not read the files, page images and texts (in words); None when they may.
+
+        The one rule every web route asks (through ``readable_by``): the item
+        must be public (published, not withdrawn); staff read everything
+        public; others only after the embargo (``today`` in UTC), and only a
+        public item, or a reading-room item from the reading room.
+        Metadata is not restricted: it is shown whatever this says.
+        """
+        if not self.public:
+            return f"item {self.identifier!r} is not published"
+        if viewer.is_staff:
+            return None
+        today = today or datetime.now(UTC).date()
+        if self.embargo_until is not None and today < self.embargo_until:
+            return (
+                f"item {self.identifier!r} is under embargo until {self.embargo_until.isoformat()}: "
+                "only its description is shown until then"
+            )
+        if self.access == "staff":
+            return f"item {self.identifier!r} may be read by library staff only: sign in as staff"
+        if self.access == "reading-room" and not viewer.in_reading_room:
+            return f"item {self.identifier!r} may be read in the library's reading room only (from its computers)"
+        if self.access not in ("public", "reading-room"):
+            return f"item {self.identifier!r} has an unknown access level {self.access!r}: refused to be safe"
+        return None
+
+    def readable_by(self, viewer: Viewer, today: date | None = None) -> bool:
+        """May ``viewer`` read the item's files, page images and texts? (see ``refusal``)"""
+        return self.refusal(viewer, today) is None
 
     def record(self) -> ItemRecord:
         """The item's descriptive record (for Dublin Core)."""
@@ -78,6 +208,17 @@ class CatalogItem:
             page_count=self.page_count,
             mean_ocr_confidence=self.mean_ocr_confidence,
             content_hash=self.content_hash,
+            rights=self.rights,
+            access=self.access,
+            embargo_until=self.embargo_until,
+            publisher=self.publisher,
+            place=self.place,
+            edition=self.edition,
+            series=self.series,
+            volume=self.volume,
+            subjects=self.subjects,
+            notes=self.notes,
+            parallel_titles=self.parallel_titles,
         )
 
 
@@ -162,6 +303,9 @@ class Registration:
     batch: str | None = None
     source: str | None = None  # the item folder (absolute) the files come from
     replaces: Replacement | None = None  # masters of the registered version that this one replaces
+    # The publish policy's decision (delivery.review): published, or held in
+    # review with the reasons. None: published, no decision recorded (the web API).
+    review: ReviewDecision | None = None
 
 
 @dataclass(frozen=True)

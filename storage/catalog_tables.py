@@ -7,12 +7,12 @@ the only code that queries these rows.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "BatchRow", "ItemRow", "FileRow", "PageRow", "EventRow", "now"]
+__all__ = ["Base", "BatchRow", "ItemRow", "FileRow", "PageRow", "EventRow", "UserRow", "StaffSessionRow", "now"]
 
 
 def now() -> datetime:
@@ -70,6 +70,25 @@ class ItemRow(Base):
     # The item folder it was last registered from (absolute): a rescan in that
     # folder is the same item. None for items registered before revision 0003.
     source_folder: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Review (revision 0004): processed | in review | published | rejected;
+    # only published items are shown to readers. Who decided last, when, why.
+    review_state: Mapped[str] = mapped_column(String(16), default="published", server_default="published", index=True)
+    review_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Rights, access and the library record (revision 0005): who may read the
+    # files (public | reading-room | staff), until when only metadata is shown.
+    rights: Mapped[str | None] = mapped_column(Text, nullable=True)
+    access: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
+    embargo_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    publisher: Mapped[str | None] = mapped_column(Text, nullable=True)
+    place: Mapped[str | None] = mapped_column(Text, nullable=True)
+    edition: Mapped[str | None] = mapped_column(Text, nullable=True)
+    series: Mapped[str | None] = mapped_column(Text, nullable=True)
+    volume: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    subjects: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    notes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    parallel_titles: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
     files: Mapped[list[FileRow]] = relationship(
         back_populates="item", cascade="all, delete-orphan", order_by="FileRow.key"
@@ -113,3 +132,32 @@ class EventRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
     batch: Mapped[str | None] = mapped_column(String(255), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class UserRow(Base):
+    """A staff account (revision 0006); disabled, never deleted."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    display_name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))  # reviewer | admin
+    password_hash: Mapped[str] = mapped_column(Text)  # Argon2id, never the password
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class StaffSessionRow(Base):
+    """A signed-in staff session, kept by the SHA-256 of its token (revision 0006)."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -7,6 +7,8 @@ own, for tests that stop it. Both skip the test when ``weed`` is missing.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from digitize.settings import apply_process_defaults
 
     apply_process_defaults()
+    # The data defaults live in $DIGITIZE_HOME: a test that relies on them writes into a folder of the session's.
+    if "DIGITIZE_HOME" not in os.environ:
+        os.environ["DIGITIZE_HOME"] = tempfile.mkdtemp(prefix="digitize-test-home-")
 
 
 def _require_weed() -> None:

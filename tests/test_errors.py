@@ -46,6 +46,7 @@ def test_exit_codes_keep_their_numbers() -> None:
         "CATALOG": 8,
         "AUDIT_FAILED": 9,
         "BATCH_LOCKED": 10,
+        "REVIEW": 11,
     }
 
 
@@ -75,6 +76,7 @@ def _error_classes() -> list[type[DigitizeError]]:
         (errors.CatalogError, ExitCode.CATALOG),
         (errors.AuditError, ExitCode.AUDIT_FAILED),
         (errors.BatchLockedError, ExitCode.BATCH_LOCKED),
+        (errors.ReviewError, ExitCode.REVIEW),
     ],
 )
 def test_each_error_has_its_exit_code(cls: type[DigitizeError], code: ExitCode) -> None:

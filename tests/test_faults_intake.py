@@ -227,6 +227,8 @@ def test_each_field_at_its_limit_is_accepted_one_over_is_refused(tmp_path, field
             return f'title = "{value}"\n'
         if field == "authors":
             return f'title = "t"\nauthors = ["{value}"]\n'
+        if field == "volume":  # a volume belongs to a series
+            return f'title = "t"\nseries = "s"\nvolume = "{value}"\n'
         return f'title = "t"\n{field} = "{value}"\n'
 
     limit = FIELD_LIMITS[field]

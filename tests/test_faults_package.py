@@ -37,8 +37,8 @@ from helpers.flows import art_batch, env_for, run_cli
 # Per run, by design, and never archived: the batch report (batch-<name>.json: how the run went and
 # how long it took), each item's timings.json (seconds per stage of the run that made each page), and
 # in the local store the hidden digest sidecars (.<name>.sha256: a cache of the digest keyed by that
-# copy's mtime and inode, not an object; storage/local.py).
-_PER_RUN = ("batch-", "timings.json")
+# copy's mtime and inode, not an object; storage/local.py); and the morning report (reports/morning-<date>.*).
+_PER_RUN = ("batch-", "timings.json", "morning-")
 
 
 def _per_run(path: Path) -> bool:

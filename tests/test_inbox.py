@@ -159,7 +159,7 @@ def test_digitize_inbox_once(tmp_path):
     (partial / "c" / "item.toml").unlink()
     bad = art_batch(root / "inbox" / "bad", {"d": 1, "e": 1})
     (bad / "e" / "item.toml").unlink()
-    (bad / "READY").touch()  # staff said go: e fails with the reason, d is done
+    (bad / "READY").touch()  # staff said go: e fails with the reason, d is done (the batch is split)
     originals = {name: _hashes(root / "inbox" / name) for name in ("good", "bad")}
     env = env_for(tmp_path, DIGITIZE_INBOX__ROOT=str(root))
     result = run_cli(["inbox", "--once"], env)
@@ -168,11 +168,15 @@ def test_digitize_inbox_once(tmp_path):
     assert (root / "done" / "good").is_dir() and (root / "failed" / "bad").is_dir()
     assert (root / "inbox" / "partial").is_dir() and "partial" in stdout and "no item.toml" in stdout
     report = json.loads((root / "failed" / "bad.report.json").read_text())
+    assert json.loads((root / "done" / "bad.report.json").read_text()) == report
     items = {i["identifier"]: i for i in report["items"]}
     assert items["d"]["status"] == "done" and items["e"]["status"] == "failed"
     assert "item.toml" in items["e"]["message"]
     assert _hashes(root / "done" / "good") == originals["good"]
-    assert _hashes(root / "failed" / "bad") == originals["bad"]
+    # the mixed batch is split per item: d (done) and the READY file in done/bad, e in failed/bad
+    assert sorted(p.name for p in (root / "done" / "bad").iterdir()) == ["READY", "d"]
+    assert sorted(p.name for p in (root / "failed" / "bad").iterdir()) == ["e"]
+    assert _hashes(root / "done" / "bad") | _hashes(root / "failed" / "bad") == originals["bad"]
     assert not list((root / "processing").iterdir())
 
 
@@ -209,13 +213,109 @@ def test_full_disk_fails_the_batch_and_a_requeue_finishes_it(tmp_path):
         items = {i["identifier"]: i for i in report["items"]}
         assert items["a"]["status"] == "done"
         assert items["b"]["status"] == "failed" and "No space left on device" in items["b"]["message"], items
-        assert _hashes(root / "failed" / "big") == before
+        # split per item: a (published) in done/big, b in failed/big; every file in one of the two
+        assert _hashes(root / "done" / "big") | _hashes(root / "failed" / "big") == before
+        assert sorted(p.name for p in (root / "failed" / "big").iterdir()) == ["b"]
 
-        # the operator makes room, then re-queues: the batch finishes, finished pages are reused
+        # the operator makes room, then re-queues b: it finishes (as big~2, beside done/big)
         subprocess.run(["mount", "-o", "remount,size=40m", str(disk)], check=True)
         assert run_cli(["inbox", "--requeue", "big"], env).returncode == 0
         result = run_cli(["inbox", "--once"], env)
         assert result.returncode == 0, result.stderr.decode()[-3000:]
-        assert _hashes(root / "done" / "big") == before
+        assert _hashes(root / "done" / "big") | _hashes(root / "done" / "big~2") == before
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_split_moves_only_the_failed_items_and_loses_nothing(hot):
+    """A mixed batch: the failed item's folder (item.toml and pages) to failed/, the rest to done/."""
+    batch = art_batch(hot.area("inbox") / "b1", {"good": 2, "bad": 1, "other": 1})
+    (batch / "READY").touch()
+    (batch / "notes.txt").write_text("from the scanner station")
+    before = _hashes(batch)
+    taken = hot.take(batch)
+    finished = hot.split(taken, ["bad"], '{"batch": "b1"}')
+    assert finished.done == hot.area("done") / "b1" and finished.failed == hot.area("failed") / "b1"
+    assert finished.failed_items == ("bad",)
+    assert sorted(p.name for p in finished.failed.iterdir()) == ["bad"]
+    assert sorted(p.name for p in finished.done.iterdir()) == ["READY", "good", "notes.txt", "other"]
+    assert _hashes(finished.done) | _hashes(finished.failed) == before  # every file, unchanged
+    assert len(_hashes(finished.done)) + len(_hashes(finished.failed)) == len(before)
+    for area in ("done", "failed"):
+        assert json.loads((hot.area(area) / "b1.report.json").read_text()) == {"batch": "b1"}
+    assert not list(hot.area("processing").iterdir())
+
+    # the failed half re-queued does not collide with the good half: a new name, nothing overwritten
+    requeued = hot.requeue("b1")
+    assert requeued.name == "b1~2" and _hashes(requeued) == {k: v for k, v in before.items() if k.startswith("bad/")}
+
+
+def test_split_all_good_or_all_bad_moves_the_batch_whole(hot):
+    good = art_batch(hot.area("inbox") / "g", {"a": 1})
+    bad = art_batch(hot.area("inbox") / "f", {"b": 1, "c": 1})
+    assert hot.split(hot.take(good), [], "{}").done == hot.area("done") / "g"
+    finished = hot.split(hot.take(bad), ["b", "c"], "{}")
+    assert finished.done is None and finished.failed == hot.area("failed") / "f"
+    assert sorted(p.name for p in finished.failed.iterdir()) == ["b", "c"]
+
+
+@pytest.mark.needs_prefect
+@pytest.mark.slow
+def test_mixed_batch_good_item_published_bad_item_failed(tmp_path):
+    """`digitize inbox --once` on one good item and one with a corrupt page: split per item, nothing lost."""
+    from digitize.storage.catalog import Catalog
+
+    root = tmp_path / "hot"
+    batch = art_batch(root / "inbox" / "mixed", {"good": 2, "bad": 2})
+    (batch / "bad" / "p2.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not a picture" * 20)  # corrupt page
+    (batch / "READY").touch()
+    originals = _hashes(batch)
+    env = env_for(tmp_path, DIGITIZE_INBOX__ROOT=str(root))
+    result = run_cli(["inbox", "--once"], env)
+    assert result.returncode == 1, result.stderr.decode()[-3000:]
+    stdout = result.stdout.decode()
+
+    done, failed = root / "done" / "mixed", root / "failed" / "mixed"
+    assert sorted(p.name for p in done.iterdir()) == ["READY", "good"]
+    assert sorted(p.name for p in failed.iterdir()) == ["bad"]
+    assert sorted(p.name for p in (failed / "bad").iterdir()) == ["item.toml", "p1.png", "p2.png"]
+    assert _hashes(done) | _hashes(failed) == originals  # every file accounted for, unchanged
+    assert len(_hashes(done)) + len(_hashes(failed)) == len(originals)
+    assert not list((root / "processing").iterdir()) and not list((root / "inbox").iterdir())
+
+    report = json.loads((root / "failed" / "mixed.report.json").read_text())
+    items = {i["identifier"]: i for i in report["items"]}
+    assert items["good"]["status"] == "done" and items["bad"]["status"] == "failed"
+    assert "p2.png" in items["bad"]["message"], items["bad"]
+    assert (root / "done" / "mixed.report.json").is_file()
+
+    catalog = Catalog(env["DIGITIZE_CATALOG__URL"])
+    try:
+        assert catalog.get("good") is not None and catalog.get("bad") is None
+    finally:
+        catalog.close()
+
+    # one line per item, in plain words, naming the cause
+    lines = [" ".join(line.split()) for line in stdout.splitlines()]
+    good_line = next(line for line in lines if "mixed/good" in line)
+    bad_line = next(line for line in lines if "mixed/bad" in line)
+    assert good_line.startswith("done") and "published, 2 page(s)" in good_line
+    assert bad_line.startswith("failed") and str(failed / "bad" / "p2.png") in bad_line  # where it is now
+    assert "processing" not in bad_line
+    assert any(word in bad_line for word in ("could not be taken in", "could not be read")), bad_line
+
+
+@pytest.mark.needs_prefect
+def test_which_folders_fail_held_items_stay_with_the_good_ones(tmp_path):
+    """Held for review is not a failure; a folder named by no report entry goes to failed/ to be looked at."""
+    from digitize.flows.inbox import failed_folders
+    from digitize.flows.report import BatchReport, ItemOutcome
+    from digitize.scanners.inbox import item_identifiers
+
+    batch = art_batch(tmp_path / "b", {"pub": 1, "held": 1, "bad": 1, "lost": 1, "renamed": 1})
+    (batch / "renamed" / "item.toml").write_text('title = "r"\nkind = "art"\nidentifier = "inv-7"\n')
+    report = BatchReport("b", str(batch), items=[
+        ItemOutcome("pub", "done"), ItemOutcome("held", "in review"), ItemOutcome("inv-7", "done"),
+        ItemOutcome("bad", "failed", stage="intake", message="bad/p1.png: truncated"),
+    ])
+    assert sorted(failed_folders(report, item_identifiers(batch))) == ["bad", "lost"]

@@ -37,7 +37,7 @@ def _outputs(out: Path) -> dict[str, str]:
     return {
         str(path.relative_to(out)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(out.rglob("*"))
-        if path.is_file() and not path.name.startswith("batch-") and path.name != "timings.json"
+        if path.is_file() and not path.name.startswith(("batch-", "morning-")) and path.name != "timings.json"
     }
 
 

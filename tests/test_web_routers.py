@@ -54,6 +54,7 @@ def _app(router_module, overrides: dict) -> FastAPI:
 def test_files_router_alone_real_pages_and_a_broken_renderer(shelf, tmp_path: Path):
     catalog, store = shelf
     working = _app(files, {
+        get_settings: lambda: Settings(),  # who reads (elibrary.access) is decided from web settings
         get_catalog: lambda: catalog,
         get_store: lambda: store,
         get_renderer: lambda: PageRenderer(store, tmp_path / "cache"),
@@ -67,6 +68,7 @@ def test_files_router_alone_real_pages_and_a_broken_renderer(shelf, tmp_path: Pa
         assert client.get("/items/nope/thumbnail.png").json() == {"detail": "no item 'nope' in the e-library"}
 
     broken = _app(files, {
+        get_settings: lambda: Settings(),
         get_catalog: lambda: catalog,
         get_renderer: lambda: BrokenRenderer(store, tmp_path / "unused"),
     })
@@ -78,7 +80,9 @@ def test_files_router_alone_real_pages_and_a_broken_renderer(shelf, tmp_path: Pa
 
 def test_api_and_admin_routers_alone_with_their_own_settings(shelf):
     catalog, store = shelf
-    reader = _app(api, {get_catalog: lambda: catalog, get_base_url: lambda: "https://library.example"})
+    reader = _app(api, {
+        get_settings: lambda: Settings(), get_catalog: lambda: catalog, get_base_url: lambda: "https://library.example",
+    })
     with TestClient(reader) as client:
         item = client.get("/api/items/tales").json()
         assert item["url"] == "https://library.example/items/tales"

@@ -1,0 +1,262 @@
+"""The staff desk: signing in and out, and the review page (``/staff/...``).
+
+A reviewer sees the items waiting in review (``delivery.review``), each
+flagged page beside its scan and its recognised text in both scripts, and
+approves the item or rejects it with a reason and the pages to rescan.
+Every page here needs a signed-in staff session (``auth``); every form
+carries the session's CSRF token. Pages of items not yet public are shown
+to staff only, never cached by a shared cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from digitize.delivery.review import approve, reject, review_queue
+from digitize.elibrary import auth
+from digitize.elibrary.auth import FormDep, StaffDep, field
+from digitize.elibrary.deps import CatalogDep, RendererDep, SettingsDep, TemplatesDep, render_page
+from digitize.elibrary.render import PAGE_WIDTH
+from digitize.errors import AccountError, DigitizeError, ReviewError
+from digitize.storage.accounts import StaffSession, authenticate, close_session, open_session
+from digitize.storage.catalog import Catalog, CatalogItem
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/staff", include_in_schema=False)  # HTML pages for people, not the JSON API
+_LOGIN_COOKIE_AGE = 3600
+_MAX_PAGES_FIELD = 200  # characters of "3, 7, 12" a reviewer may type
+Identifier = Annotated[str, Path(max_length=128)]
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, settings: SettingsDep, templates: TemplatesDep, next: str = "") -> Response:
+    return _login_form(request, settings, templates, next=_local_next(next))
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request, settings: SettingsDep, catalog: CatalogDep, templates: TemplatesDep, form: FormDep
+) -> Response:
+    auth.check_login_csrf(request, settings, form)
+    target = _local_next(field(form, "next", required=False, max_chars=500))
+    username = field(form, "username", max_chars=64)
+    password = form.get("password", [""])[0]
+    if not password:
+        return _login_form(request, settings, templates, next=target, username=username,
+                           error="the field 'password' is required", status=422)
+    staff = settings.staff
+    try:
+        user = authenticate(catalog, username, password, max_failed=staff.max_failed_logins,
+                            lockout_seconds=staff.lockout_seconds)
+    except AccountError as exc:
+        time.sleep(staff.failed_login_delay)  # every failure waits: guessing is slow
+        log.warning("failed staff sign-in for %r from %s: %s", username[:64], _client(request), exc)
+        status = 429 if "locked" in str(exc) else 401
+        return _login_form(request, settings, templates, next=target, username=username, error=str(exc),
+                           status=status)
+    token, session = open_session(catalog, user, hours=staff.session_hours)
+    log.info("staff sign-in: %s from %s", user.username, _client(request))
+    response = RedirectResponse(target, status_code=303)
+    auth.set_cookie(response, request, settings, auth.COOKIE, token,
+                    max_age=int((session.expires_at - datetime.now(UTC)).total_seconds()))
+    auth.clear_cookie(response, request, settings, auth.LOGIN_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, settings: SettingsDep, catalog: CatalogDep, staff: StaffDep, form: FormDep) -> Response:
+    response = RedirectResponse("/staff/login", status_code=303)
+    if staff is not None:
+        auth.check_csrf(staff, form)
+        token = auth.session_token(request, settings)
+        if token is not None:
+            close_session(catalog, token)
+    auth.clear_cookie(response, request, settings, auth.COOKIE)
+    return response
+
+
+@router.get("/review", response_class=HTMLResponse)
+def queue_page(request: Request, catalog: CatalogDep, templates: TemplatesDep, staff: StaffDep) -> Response:
+    if staff is None:
+        return _to_login(request)
+    return _staff_page(templates, request, staff, "staff_queue.html", {"items": review_queue(catalog)})
+
+
+@router.get("/review/{identifier}", response_class=HTMLResponse)
+def item_review_page(
+    request: Request, catalog: CatalogDep, templates: TemplatesDep, staff: StaffDep, identifier: Identifier
+) -> Response:
+    if staff is None:
+        return _to_login(request)
+    item = _item(catalog, identifier)
+    return _review_page(templates, request, staff, catalog, item)
+
+
+@router.post("/review/{identifier}/approve")
+def approve_item(
+    request: Request, catalog: CatalogDep, templates: TemplatesDep, staff: StaffDep, form: FormDep,
+    identifier: Identifier,
+) -> Response:
+    if staff is None:
+        return _to_login(request, status=303)
+    auth.check_csrf(staff, form)
+    note = field(form, "note", required=False) or None
+    try:
+        approve(catalog, identifier, actor=staff.user.username, note=note)
+    except ReviewError as exc:
+        return _review_page(templates, request, staff, catalog, _item(catalog, identifier), error=str(exc),
+                            status=409)
+    log.info("%s approved %s", staff.user.username, identifier)
+    return RedirectResponse(f"/staff/review?done={quote(identifier)}&decision=approved", status_code=303)
+
+
+@router.post("/review/{identifier}/reject")
+def reject_item(
+    request: Request, catalog: CatalogDep, templates: TemplatesDep, staff: StaffDep, form: FormDep,
+    identifier: Identifier,
+) -> Response:
+    if staff is None:
+        return _to_login(request, status=303)
+    auth.check_csrf(staff, form)
+    item = _item(catalog, identifier)
+    try:
+        reason = field(form, "reason")
+        pages = _page_numbers(field(form, "pages", required=False, max_chars=_MAX_PAGES_FIELD), item.page_count)
+        pages = tuple(sorted(set(pages) | {int(n) for n in form.get("rescan", []) if n.isdigit()}))
+        reject(catalog, identifier, actor=staff.user.username, reason=reason, pages=pages)
+    except HTTPException as exc:
+        return _review_page(templates, request, staff, catalog, item, error=str(exc.detail), status=exc.status_code)
+    except ReviewError as exc:
+        return _review_page(templates, request, staff, catalog, item, error=str(exc), status=409)
+    log.info("%s rejected %s", staff.user.username, identifier)
+    return RedirectResponse(f"/staff/review?done={quote(identifier)}&decision=rejected", status_code=303)
+
+
+@router.get("/items/{identifier}/pages/{seq}.png")
+def staff_page_image(
+    request: Request, catalog: CatalogDep, renderer: RendererDep, staff: StaffDep, identifier: Identifier,
+    seq: Annotated[int, Path(ge=1, le=100_000)],
+) -> Response:
+    """A page of any registered item, public or not, for signed-in staff (the public route serves public items)."""
+    if staff is None:
+        raise HTTPException(401, "sign in at /staff/login to see pages of items in review")
+    item = _item(catalog, identifier)
+    pdf = next((f for f in catalog.files(identifier) if f.key == item.pdf_key), None)
+    if pdf is None:
+        raise HTTPException(404, f"item {identifier!r} has no PDF to show")
+    try:
+        png = renderer.render(pdf.key, pdf.sha256, seq - 1, PAGE_WIDTH)
+    except DigitizeError as exc:
+        log.warning("rendering %s page %d for staff failed: %s", identifier, seq, exc)
+        raise HTTPException(503, "the page image cannot be made right now") from exc
+    if png is None:
+        raise HTTPException(404, f"item {identifier!r} has no page {seq}")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
+
+
+# -- helpers -----------------------------------------------------------------
+
+
+def _login_form(
+    request: Request, settings: SettingsDep, templates: TemplatesDep, *, next: str, username: str = "",
+    error: str | None = None, status: int = 200,
+) -> Response:
+    token = secrets.token_urlsafe(32)
+    response = render_page(templates, request, "staff_login.html", {
+        "csrf_token": token, "next": next, "username": username, "error": error,
+    }, status)
+    auth.set_cookie(response, request, settings, auth.LOGIN_COOKIE, token, max_age=_LOGIN_COOKIE_AGE)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _staff_page(
+    templates: TemplatesDep, request: Request, staff: StaffSession, name: str, context: dict[str, object],
+    status: int = 200,
+) -> Response:
+    response = render_page(templates, request, name, {
+        "staff": staff.user, "csrf_token": staff.csrf_token, "done": request.query_params.get("done"),
+        "decision": request.query_params.get("decision"), **context,
+    }, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _review_page(
+    templates: TemplatesDep, request: Request, staff: StaffSession, catalog: Catalog, item: CatalogItem, *,
+    error: str | None = None, status: int = 200,
+) -> Response:
+    texts = {seq: (original, latin) for seq, original, latin in catalog.page_texts(item.identifier)}
+    flagged, failed = _held_pages(catalog, item.identifier)
+    shown = sorted(set(flagged) | set(failed)) or list(range(1, item.page_count + 1))
+    pages = [
+        {"seq": seq, "flagged": seq in flagged, "failed": seq in failed, "texts": texts.get(seq)}
+        for seq in shown
+    ]
+    reasons = [r for r in (item.review_reason or "").split("; ") if r]
+    return _staff_page(templates, request, staff, "staff_item.html", {
+        "item": item, "pages": pages, "reasons": reasons, "error": error, "has_pdf": bool(item.pdf_key),
+        "in_review": item.review_state == "in review",
+    }, status)
+
+
+def _held_pages(catalog: Catalog, identifier: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The pages flagged and the pages failed, as the publish policy recorded when it held the item."""
+    for event in reversed(catalog.events(identifier)):
+        if event.kind == "held" and event.detail:
+            try:
+                detail = json.loads(event.detail)
+                return (tuple(int(n) for n in detail.get("pages", ())),
+                        tuple(int(n) for n in detail.get("failed_pages", ())))
+            except (ValueError, TypeError, AttributeError):
+                log.warning("the held event of %s has an unreadable detail", identifier)
+                return (), ()
+    return (), ()
+
+
+def _item(catalog: Catalog, identifier: str) -> CatalogItem:
+    item = catalog.get(identifier)
+    if item is None:
+        raise HTTPException(404, f"no item {identifier!r} in the catalog")
+    return item
+
+
+def _page_numbers(value: str, page_count: int) -> tuple[int, ...]:
+    """ "3, 7 12" as page numbers; 422 naming the field for anything else."""
+    numbers = []
+    for part in value.replace(",", " ").split():
+        if not part.isdigit() or len(part) > 6:
+            raise HTTPException(422, f"the field 'pages' holds {part[:20]!r}, not a page number")
+        number = int(part)
+        if not 1 <= number <= max(page_count, 1):
+            raise HTTPException(422, f"the field 'pages' names page {number}; the item has pages 1 to {page_count}")
+        numbers.append(number)
+    return tuple(numbers)
+
+
+def _local_next(value: str) -> str:
+    """Where to go after signing in: a staff page of this site only (never another site)."""
+    if value.startswith("/staff/") and not value.startswith("//") and "\\" not in value and "\n" not in value:
+        return value
+    return "/staff/review"
+
+
+def _to_login(request: Request, status: int = 303) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/staff/login?next={quote(target, safe='')}", status_code=status)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
