@@ -64,7 +64,7 @@ from digitize.scanners.batch import Item
 if TYPE_CHECKING:
     from lxml.etree._serializer import _IncrementalFileWriter as XmlWriter
 
-__all__ = ["METS_NS", "file_group", "page_of_key", "write_mets", "iso_day", "LOSSY_ACCESS_USE"]
+__all__ = ["METS_NS", "append_premis_event", "file_group", "page_of_key", "write_mets", "iso_day", "LOSSY_ACCESS_USE"]
 
 log = logging.getLogger(__name__)
 
@@ -445,3 +445,43 @@ def _struct_map(
                          ORDERLABEL=str(page.seq)):
                     for file_id in seq_files.get(page.seq, ()):
                         _leaf(xf, METS_NS, "fptr", FILEID=file_id)
+
+
+def append_premis_event(document: bytes, event: Event, agents: Sequence[Agent], modified: str) -> bytes:
+    """The METS ``document`` with one more PREMIS event (and its agents), everything else kept as it was.
+
+    For decisions taken after the METS was written (a person approving or
+    rejecting the item): the event goes after the last event, an agent not
+    yet listed after the last agent (PREMIS order: objects, events, agents,
+    rights), and ``metsHdr/@LASTMODDATE`` says when. Raises OutputError for
+    a document without the PREMIS section this module writes.
+    """
+    parser = etree.XMLParser(no_network=True, resolve_entities=False, huge_tree=True, remove_blank_text=False)
+    try:
+        root = etree.fromstring(document, parser)
+    except etree.XMLSyntaxError as exc:
+        raise OutputError(f"the METS cannot be read, so the event {event.type!r} cannot be added: {exc}") from exc
+    premis = root.find(f"{{{METS_NS}}}amdSec/{{{METS_NS}}}digiprovMD/{{{METS_NS}}}mdWrap/{{{METS_NS}}}xmlData"
+                       f"/{{{PREMIS_NS}}}premis")
+    if premis is None:
+        raise OutputError(f"the METS has no PREMIS section (amdSec/digiprovMD): cannot add the event {event.type!r}")
+    children = list(premis)
+
+    def after(*tags: str) -> int:
+        wanted = {f"{{{PREMIS_NS}}}{t}" for t in tags}
+        return max((i + 1 for i, child in enumerate(children) if child.tag in wanted), default=0)
+
+    premis.insert(after("object", "event"), event_element(event))
+    children = list(premis)
+    known = {el.text for el in premis.iterfind(f"{{{PREMIS_NS}}}agent/{{{PREMIS_NS}}}agentIdentifier/"
+                                               f"{{{PREMIS_NS}}}agentIdentifierValue")}
+    position = after("object", "event", "agent")
+    for agent in agents:
+        if agent.identifier not in known:
+            premis.insert(position, agent_element(agent))
+            known.add(agent.identifier)
+            position += 1
+    header = root.find(f"{{{METS_NS}}}metsHdr")
+    if header is not None:
+        header.set("LASTMODDATE", modified)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

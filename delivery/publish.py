@@ -36,9 +36,12 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from digitize.archive.records import ItemRecord
-from digitize.errors import IntakeError, StorageError
+from digitize.checksums import sha256_file
+from digitize.delivery.review_mets import decided_files, record_decision_in_mets
+from digitize.errors import DigitizeError, IntakeError, StorageError
 from digitize.files import atomic_write_text
 from digitize.pipeline.model import ItemOutputs, PageResult
 from digitize.scanners.batch import Item
@@ -52,6 +55,7 @@ from digitize.storage.catalog import (
     Registration,
     Replacement,
     ReviewDecision,
+    ReviewState,
 )
 from digitize.storage.objects import ObjectStore, StoredObject
 
@@ -159,13 +163,23 @@ def publish_item(
         if changed:
             replaces = _keep_old_version(store, prefix, registered, before, changed, reason or REPLACE_ITEMS)
 
+    # A METS that gained review decisions (delivery.review_mets) is not put
+    # back to the run's METS when the same content is published again.
+    decided = decided_files(catalog, item.item_id) if registered is not None else {}
+    deferred: list[tuple[str, Path, str]] = []
     stored: list[tuple[str, str, StoredObject]] = []
     for output in outputs.files:
+        key = prefix + output.key
+        if key in decided and sha256_file(output.path) == decided[key]:
+            deferred.append((key, output.path, output.content_type))
+            kept = StoredObject(key, output.path.stat().st_size, decided[key])
+            stored.append((output.role, output.content_type, kept))
+            continue
         # Masters carry the checksum taken at intake and checked at assembly
         # (OutputFile.sha256): the store checks the bytes it receives against
         # it (fixity from scanner to archive).
         known = output.sha256 if output.role == "master" else None
-        obj = store.put_file(prefix + output.key, output.path, sha256=known, content_type=output.content_type)
+        obj = store.put_file(key, output.path, sha256=known, content_type=output.content_type)
         stored.append((output.role, output.content_type, obj))
 
     manifest = {
@@ -177,7 +191,12 @@ def publish_item(
     }
     manifest_path = outputs.folder / "manifest.json"
     atomic_write_text(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=1))
-    manifest_obj = store.put_file(prefix + "manifest.json", manifest_path, content_type="application/json")
+    manifest_key = prefix + "manifest.json"
+    if deferred and decided.get(manifest_key) == sha256_file(manifest_path):
+        deferred.append((manifest_key, manifest_path, "application/json"))
+        manifest_obj = StoredObject(manifest_key, manifest_path.stat().st_size, decided[manifest_key])
+    else:
+        manifest_obj = store.put_file(manifest_key, manifest_path, content_type="application/json")
     stored.append(("manifest", "application/json", manifest_obj))
 
     # Every object is now in the store as we sent it: put_file verified each
@@ -202,7 +221,12 @@ def publish_item(
         replaces=replaces,
         review=review,
     )
+    if deferred and not catalog.is_unchanged(registration):  # a new version: the run's files, without decisions
+        for key, path, ctype in deferred:
+            store.put_file(key, path, content_type=ctype)
     result = catalog.register(registration)
+    if review is not None and review.to_state is ReviewState.IN_REVIEW:
+        _hold_in_mets(store, catalog, item.item_id, review)
     now = catalog.get(item.item_id)
     _remove_stale(store, before, {obj.key for _, _, obj in stored})
     uploaded = [obj for _, _, obj in stored if obj.uploaded]
@@ -217,6 +241,21 @@ def publish_item(
         review_state=now.review_state if now is not None else "published",
         review_reason=now.review_reason if now is not None else None,
     )
+
+
+def _hold_in_mets(store: ObjectStore, catalog: Catalog, identifier: str, review: ReviewDecision) -> None:
+    """Add the policy's hold to the stored METS, once per registration (its ``held`` catalog event is new).
+
+    The item is registered and hidden by now; a METS that cannot take the
+    event is logged, not a failure of the item (the catalog has the hold).
+    """
+    events = catalog.events(identifier)
+    if not events or events[-1].kind != "held":
+        return
+    try:
+        record_decision_in_mets(store, catalog, identifier, review)
+    except DigitizeError as exc:
+        log.warning("%s: the hold was not added to its METS: %s", identifier, exc)
 
 
 def _keep_old_version(

@@ -30,6 +30,7 @@ from digitize.errors import ReviewError
 from digitize.pipeline.model import PageResult
 from digitize.settings import QualitySettings
 from digitize.storage.catalog import Catalog, CatalogItem, ReviewDecision, ReviewState
+from digitize.storage.objects import ObjectStore
 
 __all__ = [
     "POLICIES",
@@ -113,8 +114,14 @@ def failed_pages(catalog: Catalog, identifier: str) -> tuple[int, ...]:
     return ()
 
 
-def approve(catalog: Catalog, identifier: str, *, actor: str, note: str | None = None) -> CatalogItem:
-    """Publish an item waiting in review; ReviewError when it is not in review or has pages that failed."""
+def approve(
+    catalog: Catalog, identifier: str, *, actor: str, note: str | None = None, store: ObjectStore | None = None
+) -> CatalogItem:
+    """Publish an item waiting in review; ReviewError when it is not in review or has pages that failed.
+
+    With ``store``, the decision is first added to the item's stored METS as
+    a PREMIS event (``delivery.review_mets``), before the item becomes public.
+    """
     item = _in_review(catalog, identifier, "approve")
     failed = failed_pages(catalog, identifier)
     if failed:
@@ -126,13 +133,17 @@ def approve(catalog: Catalog, identifier: str, *, actor: str, note: str | None =
     decision = ReviewDecision(
         ReviewState.PUBLISHED, _actor(actor), reason=item.review_reason, note=note, from_state=ReviewState.IN_REVIEW
     )
-    return _decide(catalog, identifier, decision)
+    return _decide(catalog, identifier, decision, store)
 
 
 def reject(
-    catalog: Catalog, identifier: str, *, actor: str, reason: str, pages: tuple[int, ...] = ()
+    catalog: Catalog, identifier: str, *, actor: str, reason: str, pages: tuple[int, ...] = (),
+    store: ObjectStore | None = None,
 ) -> CatalogItem:
-    """Hold an item back for good until it is processed again (rescan pages, fix metadata)."""
+    """Hold an item back for good until it is processed again (rescan pages, fix metadata).
+
+    With ``store``, the rejection is added to the item's stored METS too (see ``approve``).
+    """
     if not reason.strip():
         raise ReviewError(f"rejecting {identifier} needs a reason (what to do: rescan pages N, fix metadata …)")
     item = _in_review(catalog, identifier, "reject")
@@ -145,7 +156,7 @@ def reject(
         ReviewState.REJECTED, _actor(actor), reason=reason.strip(), pages=tuple(sorted(set(pages))),
         from_state=ReviewState.IN_REVIEW,
     )
-    return _decide(catalog, identifier, decision)
+    return _decide(catalog, identifier, decision, store)
 
 
 def default_actor() -> str:
@@ -173,7 +184,13 @@ def _in_review(catalog: Catalog, identifier: str, verb: str) -> CatalogItem:
     return item
 
 
-def _decide(catalog: Catalog, identifier: str, decision: ReviewDecision) -> CatalogItem:
+def _decide(
+    catalog: Catalog, identifier: str, decision: ReviewDecision, store: ObjectStore | None = None
+) -> CatalogItem:
+    if store is not None:  # the METS first: a published item's METS never changes afterwards
+        from digitize.delivery.review_mets import record_decision_in_mets
+
+        record_decision_in_mets(store, catalog, identifier, decision)
     item = catalog.set_review(identifier, decision)
     if item is None:
         raise ReviewError(f"{identifier} disappeared from the catalog while it was being reviewed")

@@ -687,6 +687,13 @@ def _review_catalog(config: Path | None, catalog_url: str | None) -> Any:
     return Catalog(settings.catalog.url, busy_timeout=settings.catalog.busy_timeout_seconds)
 
 
+def _review_store(config: Path | None) -> Any:
+    """The object store holding the items' METS, which gets each decision as a PREMIS event."""
+    from digitize.storage.factory import open_store
+
+    return open_store(_settings(config).storage)
+
+
 @review_app.command("list")
 def review_list(
     config: Path | None = typer.Option(None, "--config", "-c", help="TOML settings file."),
@@ -731,7 +738,8 @@ def review_approve(
     try:
         catalog = _review_catalog(config, catalog_url)
         try:
-            item = approve(catalog, identifier, actor=actor if actor is not None else default_actor(), note=note)
+            item = approve(catalog, identifier, actor=actor if actor is not None else default_actor(), note=note,
+                           store=_review_store(config))
         finally:
             catalog.close()
     except DigitizeError as exc:
@@ -762,7 +770,7 @@ def review_reject(
         catalog = _review_catalog(config, catalog_url)
         try:
             item = reject(catalog, identifier, actor=actor if actor is not None else default_actor(),
-                          reason=reason, pages=numbers)
+                          reason=reason, pages=numbers, store=_review_store(config))
         finally:
             catalog.close()
     except DigitizeError as exc:

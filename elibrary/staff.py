@@ -15,20 +15,27 @@ import logging
 import secrets
 import time
 from datetime import UTC, datetime
+from pathlib import Path as PathType
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
+from digitize.archive.records import ItemRecord, item_record
 from digitize.delivery.review import approve, reject, review_queue
 from digitize.elibrary import auth
 from digitize.elibrary.auth import FormDep, StaffDep, field
-from digitize.elibrary.deps import CatalogDep, RendererDep, SettingsDep, TemplatesDep, render_page
+from digitize.elibrary.deps import CatalogDep, RendererDep, SettingsDep, StoreDep, TemplatesDep, render_page
 from digitize.elibrary.render import PAGE_WIDTH
 from digitize.errors import AccountError, DigitizeError, ReviewError
+from digitize.pipeline.normalize import ocr_input
+from digitize.scanners.metadata import ItemMetadata
+from digitize.scanners.rights import ACCESS_LEVELS
+from digitize.scanners.text import shown
 from digitize.storage.accounts import StaffSession, authenticate, close_session, open_session
-from digitize.storage.catalog import Catalog, CatalogItem
+from digitize.storage.catalog import Catalog, CatalogItem, ReviewState
 
 __all__ = ["router"]
 
@@ -38,6 +45,10 @@ router = APIRouter(prefix="/staff", include_in_schema=False)  # HTML pages for p
 _LOGIN_COOKIE_AGE = 3600
 _MAX_PAGES_FIELD = 200  # characters of "3, 7, 12" a reviewer may type
 Identifier = Annotated[str, Path(max_length=128)]
+_OCR_INPUT_WIDTH = 1800  # pixels: about 300 dpi for a book page, what Tesseract read
+# The metadata form's fields: (form field, item.toml field, optional: empty means none).
+_TEXT_FIELDS = ("title", "language", "script", "collection", "inventory_number", "rights", "access")
+_OPTIONAL = frozenset({"script", "collection", "inventory_number", "rights"})
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -107,14 +118,14 @@ def item_review_page(
 @router.post("/review/{identifier}/approve")
 def approve_item(
     request: Request, catalog: CatalogDep, templates: TemplatesDep, staff: StaffDep, form: FormDep,
-    identifier: Identifier,
+    identifier: Identifier, store: StoreDep,
 ) -> Response:
     if staff is None:
         return _to_login(request, status=303)
     auth.check_csrf(staff, form)
     note = field(form, "note", required=False) or None
     try:
-        approve(catalog, identifier, actor=staff.user.username, note=note)
+        approve(catalog, identifier, actor=staff.user.username, note=note, store=store)
     except ReviewError as exc:
         return _review_page(templates, request, staff, catalog, _item(catalog, identifier), error=str(exc),
                             status=409)
@@ -125,7 +136,7 @@ def approve_item(
 @router.post("/review/{identifier}/reject")
 def reject_item(
     request: Request, catalog: CatalogDep, templates: TemplatesDep, staff: StaffDep, form: FormDep,
-    identifier: Identifier,
+    identifier: Identifier, store: StoreDep,
 ) -> Response:
     if staff is None:
         return _to_login(request, status=303)
@@ -135,13 +146,68 @@ def reject_item(
         reason = field(form, "reason")
         pages = _page_numbers(field(form, "pages", required=False, max_chars=_MAX_PAGES_FIELD), item.page_count)
         pages = tuple(sorted(set(pages) | {int(n) for n in form.get("rescan", []) if n.isdigit()}))
-        reject(catalog, identifier, actor=staff.user.username, reason=reason, pages=pages)
+        reject(catalog, identifier, actor=staff.user.username, reason=reason, pages=pages, store=store)
     except HTTPException as exc:
         return _review_page(templates, request, staff, catalog, item, error=str(exc.detail), status=exc.status_code)
     except ReviewError as exc:
         return _review_page(templates, request, staff, catalog, item, error=str(exc), status=409)
     log.info("%s rejected %s", staff.user.username, identifier)
     return RedirectResponse(f"/staff/review?done={quote(identifier)}&decision=rejected", status_code=303)
+
+
+@router.post("/review/{identifier}/metadata")
+def edit_metadata(
+    request: Request, catalog: CatalogDep, templates: TemplatesDep, staff: StaffDep, form: FormDep,
+    identifier: Identifier,
+) -> Response:
+    """Correct an item's record while it is in review: validated as item.toml is, logged with before and after."""
+    if staff is None:
+        return _to_login(request, status=303)
+    auth.check_csrf(staff, form)
+    item = _item(catalog, identifier)
+    try:
+        record = _edited_record(item, form)
+        catalog.edit_record(identifier, record, actor=staff.user.username, states=(ReviewState.IN_REVIEW,))
+    except HTTPException as exc:
+        return _review_page(templates, request, staff, catalog, item, error=str(exc.detail), status=exc.status_code,
+                            entered=form)
+    except ReviewError as exc:
+        return _review_page(templates, request, staff, catalog, item, error=str(exc), status=409)
+    log.info("%s edited the metadata of %s", staff.user.username, identifier)
+    return RedirectResponse(f"/staff/review/{quote(identifier)}?edited=1", status_code=303)
+
+
+@router.get("/items/{identifier}/pages/{seq}/ocr-input.png")
+def staff_ocr_input(
+    request: Request, catalog: CatalogDep, renderer: RendererDep, staff: StaffDep, identifier: Identifier,
+    seq: Annotated[int, Path(ge=1, le=100_000)],
+) -> Response:
+    """What Tesseract was given for a page, re-made from the page image (the run does not keep it).
+
+    The pipeline's own cleaning (``pipeline.normalize.ocr_input``: background
+    divided, grain, show-through) applied to the page of the item's PDF at
+    ``_OCR_INPUT_WIDTH`` pixels. Kept, the image Tesseract read would cost
+    2-8 MB a page at 300 dpi in every work folder; re-made, it costs a
+    second when a reviewer looks.
+    """
+    if staff is None:
+        raise HTTPException(401, "sign in at /staff/login to see pages of items in review")
+    item = _item(catalog, identifier)
+    if item.review_state != ReviewState.IN_REVIEW:
+        raise HTTPException(404, f"item {identifier!r} is {item.review_state}: the OCR input is shown for items in "
+                                 "review only")
+    pdf = next((f for f in catalog.files(identifier) if f.key == item.pdf_key), None)
+    if pdf is None:
+        raise HTTPException(404, f"item {identifier!r} has no PDF to make the OCR input from")
+    try:
+        png = renderer.render(pdf.key, pdf.sha256, seq - 1, _OCR_INPUT_WIDTH)
+        if png is None:
+            raise HTTPException(404, f"item {identifier!r} has no page {seq}")
+        made = _ocr_input_png(png, _pdf_page_width(renderer.cache_dir / f"{pdf.sha256}.pdf", seq - 1))
+    except DigitizeError as exc:
+        log.warning("making the OCR input of %s page %d failed: %s", identifier, seq, exc)
+        raise HTTPException(503, "the OCR input cannot be made right now") from exc
+    return Response(made, media_type="image/png", headers={"Cache-Control": "private, no-store"})
 
 
 @router.get("/items/{identifier}/pages/{seq}.png")
@@ -196,7 +262,7 @@ def _staff_page(
 
 def _review_page(
     templates: TemplatesDep, request: Request, staff: StaffSession, catalog: Catalog, item: CatalogItem, *,
-    error: str | None = None, status: int = 200,
+    error: str | None = None, status: int = 200, entered: dict[str, list[str]] | None = None,
 ) -> Response:
     texts = {seq: (original, latin) for seq, original, latin in catalog.page_texts(item.identifier)}
     flagged, failed = _held_pages(catalog, item.identifier)
@@ -208,8 +274,87 @@ def _review_page(
     reasons = [r for r in (item.review_reason or "").split("; ") if r]
     return _staff_page(templates, request, staff, "staff_item.html", {
         "item": item, "pages": pages, "reasons": reasons, "error": error, "has_pdf": bool(item.pdf_key),
-        "in_review": item.review_state == "in review",
+        "in_review": item.review_state == "in review", "metadata": _metadata_values(item, entered),
+        "access_levels": ACCESS_LEVELS, "edited": request.query_params.get("edited") == "1",
     }, status)
+
+
+def _metadata_values(item: CatalogItem, entered: dict[str, list[str]] | None) -> dict[str, str]:
+    """What the metadata form shows: what was typed (after a refusal), else the item's record."""
+    values = {
+        "title": item.title, "authors": "\n".join(item.authors), "year": "" if item.year is None else str(item.year),
+        "language": item.language or "", "script": item.script or "", "collection": item.collection or "",
+        "inventory_number": item.inventory_number or "", "rights": item.rights or "", "access": item.access,
+        "embargo_until": item.embargo_until.isoformat() if item.embargo_until else "",
+    }
+    if entered:
+        values.update({name: entered[name][0] for name in values if len(entered.get(name, ())) == 1})
+    return values
+
+
+def _edited_record(item: CatalogItem, form: dict[str, list[str]]) -> ItemRecord:
+    """The item's record with the form's values, validated as item.toml is (422 naming the field).
+
+    Title and authors get their Latin forms again, as at intake
+    (``archive.records.item_record``); the fields the form does not show keep
+    their values.
+    """
+    data: dict[str, object] = {
+        name: getattr(item, name) for name in ("publisher", "place", "edition", "series", "volume")
+        if getattr(item, name) is not None
+    }
+    data.update(kind=item.kind, subjects=item.subjects, notes=item.notes, parallel_titles=item.parallel_titles)
+    for name in _TEXT_FIELDS:
+        value = field(form, name, required=name == "title")
+        if value or name not in _OPTIONAL:
+            data[name] = value
+    authors = field(form, "authors", required=False, max_chars=20_000)
+    data["authors"] = tuple(line.strip() for line in authors.splitlines() if line.strip())
+    year = field(form, "year", required=False, max_chars=20)
+    if year:
+        data["year"] = year
+    embargo = field(form, "embargo_until", required=False, max_chars=20)
+    if embargo:
+        data["embargo_until"] = embargo
+    try:
+        metadata = ItemMetadata.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"the field {shown(str(err['loc'][0]) if err['loc'] else 'form')!r}: "
+            f"{err['ctx']['error'] if err['type'] == 'value_error' and 'ctx' in err else err['msg']}"
+            for err in exc.errors()
+        )
+        raise HTTPException(422, f"{problems}; nothing was changed") from exc
+    record = item_record(item.identifier, metadata, item.page_count, mean_ocr_confidence=item.mean_ocr_confidence,
+                         content_hash=item.content_hash or None)
+    return record
+
+
+def _ocr_input_png(png: bytes, page_width_points: float) -> bytes:
+    """The pipeline's OCR cleaning applied to a rendered page; PNG bytes."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        grey = np.asarray(image.convert("L"))
+    dpi = grey.shape[1] * 72.0 / page_width_points if page_width_points > 0 else 300.0
+    cleaned, _ = ocr_input(grey, dpi)
+    buffer = io.BytesIO()
+    Image.fromarray(cleaned).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _pdf_page_width(path: PathType, page_index: int) -> float:
+    """A page's width in PDF points (the renderer's cached copy of the item's PDF)."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    try:
+        return float(pdf[page_index].get_width())
+    finally:
+        pdf.close()
 
 
 def _held_pages(catalog: Catalog, identifier: str) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
@@ -49,7 +49,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, sessionmaker
 
 from digitize.archive.records import ItemRecord
-from digitize.errors import CatalogError
+from digitize.errors import CatalogError, ReviewError
 from digitize.storage.catalog_records import (
     CatalogEvent,
     CatalogFile,
@@ -291,6 +291,49 @@ class Catalog:
         except SQLAlchemyError as exc:
             raise CatalogError(f"recording the review of {identifier} in {self.where} failed: {_reason(exc)}") from exc
 
+    def edit_record(
+        self, identifier: str, record: ItemRecord, *, actor: str, states: tuple[ReviewState, ...]
+    ) -> CatalogItem | None:
+        """Replace an item's descriptive fields with ``record``'s and log a "metadata edited" event.
+
+        Only while the item is in one of ``states`` (checked inside the
+        transaction, so an item approved meanwhile is not changed: ReviewError).
+        The pages, files, counts and content hash stay. The event's detail
+        (JSON) holds who and, for each changed field, [before, after].
+        Returns the item as it is now (None: no such item).
+        """
+        try:
+            with self._sessions.begin() as session:
+                row = session.scalar(select(ItemRow).where(ItemRow.identifier == identifier))
+                if row is None:
+                    return None
+                if row.review_state not in {s.value for s in states}:
+                    raise ReviewError(
+                        f"{identifier} is {row.review_state}, not {' or '.join(s.value for s in states)}: "
+                        "its metadata cannot be edited now; nothing was changed"
+                    )
+                before = _catalog_item(row).record().to_dict()
+                row.title, row.title_latin = record.title, record.title_latin
+                row.authors, row.authors_latin = list(record.authors), list(record.authors_latin)
+                row.year, row.language, row.script = record.year, record.language, record.script
+                row.inventory_number, row.collection = record.inventory_number, record.collection
+                _set_rights_and_record(row, record)
+                after = _catalog_item(row).record().to_dict()
+                changed = {k: [before.get(k), after.get(k)] for k in sorted(set(before) | set(after))
+                           if before.get(k) != after.get(k)}
+                if changed:
+                    row.meta_search = _meta_search(row)
+                    row.updated_at = _now()
+                    # The catalog now differs from what the item's files say: the next
+                    # registration of this item, changed or not, is written in full.
+                    row.registration_hash = None
+                    detail = {"eventType": "metadata modification", "agent": actor, "changed": changed}
+                    session.add(EventRow(item_id=row.id, kind="metadata edited",
+                                         detail=json.dumps(detail, ensure_ascii=False, default=str)))
+                return _catalog_item(row)
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"editing the metadata of {identifier} in {self.where} failed: {_reason(exc)}") from exc
+
     def in_review_state(self, *states: ReviewState) -> list[CatalogItem]:
         """Items (not withdrawn) in any of ``states``, longest waiting first."""
         query = (
@@ -314,6 +357,42 @@ class Catalog:
                 select(FileRow).join(ItemRow).where(ItemRow.identifier == identifier).order_by(FileRow.key)
             )
             return [CatalogFile(r.key, r.role, r.size, r.sha256, r.content_type) for r in rows]
+
+    def is_unchanged(self, registration: Registration) -> bool:
+        """Would ``register(registration)`` change nothing (the same content, state and files)?"""
+        try:
+            digest = _registration_hash(registration, [_page_texts(page) for page in registration.pages])
+            with self._sessions() as session:
+                row = session.scalar(select(ItemRow).where(ItemRow.identifier == registration.identifier))
+                return (
+                    row is not None and row.registration_hash == digest and row.status == "available"
+                    and not _review_changes(row.review_state, registration.review)
+                )
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"reading {registration.identifier} in {self.where} failed: {_reason(exc)}") from exc
+        except OSError as exc:
+            raise CatalogError(f"comparing {registration.identifier}: cannot read page text: {exc}") from exc
+
+    def update_files(self, identifier: str, files: Sequence[CatalogFile], kind: str, detail: str | None = None) -> bool:
+        """Record new size and SHA-256 of files already registered (a METS gaining a review event), with an event.
+
+        Only rows whose key is registered change; False: no such item. The
+        caller has stored and verified the new objects first.
+        """
+        try:
+            with self._sessions.begin() as session:
+                row = session.scalar(select(ItemRow).where(ItemRow.identifier == identifier))
+                if row is None:
+                    return False
+                by_key = {f.key: f for f in files}
+                for file_row in session.scalars(select(FileRow).where(FileRow.item_id == row.id)):
+                    new = by_key.get(file_row.key)
+                    if new is not None:
+                        file_row.size, file_row.sha256 = new.size, new.sha256
+                session.add(EventRow(item_id=row.id, kind=kind, detail=detail))
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"recording new files of {identifier} in {self.where} failed: {_reason(exc)}") from exc
+        return True
 
     def page_texts(self, identifier: str) -> Iterator[tuple[int, str, str]]:
         with self._sessions() as session:

@@ -208,3 +208,23 @@ CREATE TABLE pages (id INTEGER NOT NULL PRIMARY KEY, item_id INTEGER NOT NULL, s
   CONSTRAINT uq_pages_item_seq UNIQUE (item_id, seq), FOREIGN KEY(item_id) REFERENCES items (id) ON DELETE CASCADE);
 CREATE INDEX ix_pages_item_id ON pages (item_id);
 """
+
+
+def test_a_run_after_a_staff_edit_brings_the_item_toml_values_back(tmp_path):
+    # An edit on the review page changes the catalog only; the next registration of the
+    # item, even of unchanged files, must be written in full, not skipped as "unchanged".
+    from dataclasses import replace
+
+    from digitize.storage.catalog_records import ReviewState
+
+    catalog = Catalog(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    registration = make_registration(tmp_path / "files", "kitab", "Китаб", ["А. Б."], 1970)
+    catalog.register(registration)
+    item = catalog.get("kitab")
+    assert item is not None
+    edited = replace(item.record(), title="Дүзәлдилмиш")
+    catalog.edit_record("kitab", edited, actor="leyla", states=tuple(ReviewState))
+    assert catalog.get("kitab").title == "Дүзәлдилмиш"
+    catalog.register(registration)
+    assert catalog.get("kitab").title == "Китаб"
+    catalog.close()

@@ -7,6 +7,7 @@ test client; pages come from a generated PDF in a local store.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import stat
 import time
@@ -289,3 +290,99 @@ def test_bad_form_bodies_are_refused_not_500(desk):
     assert client.get("/staff/items/tales/pages/0.png").status_code == 422
     assert client.get("/staff/items/tales/pages/99.png").status_code == 404
     assert desk[1].get("tales").review_state == "in review"
+
+
+# -- the OCR input and metadata edits on the review page ---------------------
+
+
+def _metadata_form(page_html: str, **changes: str) -> dict[str, str]:
+    form = {name: value for name, value in re.findall(r'<input id="m-[a-z]+" name="([a-z_]+)"[^>]*value="([^"]*)"',
+                                                      page_html)}
+    form.update(authors="Һ. Әлизадә", access="public", csrf_token=_hidden(page_html))
+    form.update(changes)
+    return form
+
+
+def test_ocr_input_is_shown_to_staff_only_never_cached(desk):
+    client = _client(desk)
+    assert client.get("/staff/items/tales/pages/2/ocr-input.png").status_code == 401
+    _sign_in(client)
+    page = client.get("/staff/review/tales")
+    assert "/staff/items/tales/pages/2/ocr-input.png" in page.text
+    made = client.get("/staff/items/tales/pages/2/ocr-input.png")
+    assert made.status_code == 200 and made.content.startswith(b"\x89PNG")
+    assert made.headers["cache-control"] == "private, no-store"
+    scan = client.get("/staff/items/tales/pages/2.png")
+    assert made.content != scan.content  # the cleaned image, not the scan again
+    published = client.get("/staff/items/poems/pages/1/ocr-input.png")
+    assert published.status_code == 404 and "in review only" in published.text
+    assert client.get("/staff/items/tales/pages/9/ocr-input.png").status_code == 404
+
+
+def test_metadata_edit_updates_the_catalog_and_logs_before_and_after(desk):
+    _, catalog, _ = desk
+    client = _client(desk)
+    _sign_in(client)
+    page = client.get("/staff/review/tales")
+    assert 'id="metadata-form"' in page.text and "brings them back" in page.text
+    done = client.post("/staff/review/tales/metadata",
+                       data=_metadata_form(page.text, title="Азәрбајҹан халг нағыллары", year="1969"))
+    assert done.status_code == 303, done.text
+    item = catalog.get("tales")
+    assert item.title == "Азәрбајҹан халг нағыллары" and item.title_latin == "Azərbaycan xalq nağılları"
+    assert item.year == 1969 and item.authors_latin == ("H. Əlizadə",)
+    assert item.review_state == "in review" and item.page_count == 2  # nothing else changed
+    assert [t[1] for t in catalog.page_texts("tales")] == ["Бир варды, бир јохду.", "Шаһ Аббас вә кечәл."]
+    event = catalog.events("tales")[-1]
+    assert event.kind == "metadata edited"
+    detail = json.loads(event.detail)
+    assert detail["agent"] == "leyla"
+    assert detail["changed"]["title"] == ["Азәрбајҹан нағыллары", "Азәрбајҹан халг нағыллары"]
+    assert detail["changed"]["year"] == [1968, 1969]
+    assert "saved" in client.get(done.headers["location"]).text
+    approved = client.post("/staff/review/tales/approve", data={"csrf_token": _hidden(page.text)})
+    assert approved.status_code == 303
+    assert "tales" in {r.identifier for r in catalog.search(text="xalq").items}
+    assert "tales" in {r.identifier for r in catalog.search(title="халг").items}
+
+
+@pytest.mark.parametrize(("changes", "named"), [
+    ({"year": "19x8"}, "the field 'year'"),
+    ({"year": "3000"}, "the field 'year'"),
+    ({"title": "Ş" * 1001}, "the field 'title': 1,001 characters long"),
+    ({"title": "Şeir\x1blər"}, "the field 'title' holds a control character"),
+    ({"collection": "a\x00b"}, "the field 'collection' holds a control character"),
+    ({"access": "everyone"}, "the field 'access': access must be one of"),
+    ({"embargo_until": "soon"}, "the field 'embargo_until'"),
+    ({"title": ""}, "the field 'title' is required"),
+])
+def test_bad_metadata_is_refused_naming_the_field(desk, changes, named):
+    _, catalog, _ = desk
+    client = _client(desk)
+    _sign_in(client)
+    page = client.get("/staff/review/tales")
+    before, events = catalog.get("tales"), len(catalog.events("tales"))
+    answer = client.post("/staff/review/tales/metadata", data=_metadata_form(page.text, **changes))
+    assert answer.status_code == 422, answer.text
+    assert named in answer.text.replace("&#39;", "'"), answer.text
+    assert "nothing was changed" in answer.text or "required" in answer.text
+    assert catalog.get("tales") == before and len(catalog.events("tales")) == events
+
+
+def test_metadata_edit_needs_csrf_and_an_item_in_review(desk):
+    _, catalog, _ = desk
+    client = _client(desk)
+    assert client.post("/staff/review/tales/metadata", data={"title": "x"}).status_code == 303  # not signed in
+    _sign_in(client)
+    page = client.get("/staff/review/tales")
+    form = _metadata_form(page.text, title="Forged")
+    forged = client.post("/staff/review/tales/metadata", data={**form, "csrf_token": "forged"})
+    assert forged.status_code == 403 and "CSRF" in forged.text
+    missing = client.post("/staff/review/tales/metadata", data={k: v for k, v in form.items() if k != "csrf_token"})
+    assert missing.status_code == 403
+    assert catalog.get("tales").title == "Азәрбајҹан нағыллары"
+    poems = catalog.get("poems")
+    published = client.post("/staff/review/poems/metadata", data={**form, "title": "Changed"})
+    assert published.status_code == 409 and "published, not in review" in published.text
+    assert catalog.get("poems") == poems
+    assert all(e.kind != "metadata edited" for e in catalog.events())
