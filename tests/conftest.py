@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.browser import open_browser
 from helpers.seaweed import SeaweedServer, find_weed, start_seaweed
 
 
@@ -52,3 +53,10 @@ def private_seaweed(tmp_path: Path) -> Iterator[SeaweedServer]:
         yield server
     finally:
         server.stop(grace_seconds=0)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[tuple[object, Path]]:
+    """Debian's headless chromium (skips when it is not installed) and its downloads folder."""
+    with open_browser(tmp_path) as opened:
+        yield opened

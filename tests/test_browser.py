@@ -8,10 +8,6 @@ item page is saved as ``test-artifacts/browser-item.png``.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import time
-from pathlib import Path
 
 import pytest
 
@@ -20,49 +16,11 @@ from digitize.settings import Settings
 from digitize.storage.catalog import Catalog
 from digitize.storage.local import LocalObjectStore
 
+from helpers.browser import ARTIFACTS, wait
 from helpers.catalog_data import make_registration
 from helpers.live_server import serve
 
 pytestmark = [pytest.mark.needs_chromium, pytest.mark.slow]
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-@pytest.fixture
-def browser(tmp_path):
-    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
-    # Selenium must not fetch a driver or report usage: everything is local.
-    os.environ["SE_OFFLINE"] = "true"
-    os.environ["SE_AVOID_STATS"] = "true"
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,1400",
-    ):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {
-        "download.default_directory": str(downloads),
-        "download.prompt_for_download": False,
-        "safebrowsing.enabled": False,
-    })
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver, downloads
-    finally:
-        driver.quit()
-
 
 def test_search_open_item_download(browser, tmp_path):
     from selenium.webdriver.common.by import By
@@ -80,16 +38,16 @@ def test_search_open_item_download(browser, tmp_path):
         driver.get(url + "/")
         box = driver.find_element(By.ID, "q")
         box.send_keys("azərbaycan nağılları")  # Latin query, Cyrillic book
-        _click_and_wait(driver, driver.find_element(By.ID, "search-button"))
+        _click_andwait(driver, driver.find_element(By.ID, "search-button"))
         assert "1 item found" in driver.find_element(By.ID, "count").text
-        _click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "a.title"))
+        _click_andwait(driver, driver.find_element(By.CSS_SELECTOR, "a.title"))
 
         assert driver.find_element(By.ID, "title").text == "Азәрбајҹан нағыллары"
         assert driver.find_element(By.ID, "title-latin").text == "Azərbaycan nağılları"
-        _click_and_wait(driver, driver.find_element(By.ID, "next-page"))
+        _click_andwait(driver, driver.find_element(By.ID, "next-page"))
         image = driver.find_element(By.ID, "page-image")
         assert image.get_attribute("src").endswith("/items/tales/pages/2.png")
-        _wait(lambda: driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+        wait(lambda: driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
         assert "Шаһ Аббас" in driver.find_element(By.ID, "page-original").text
 
         ARTIFACTS.mkdir(exist_ok=True)
@@ -98,13 +56,13 @@ def test_search_open_item_download(browser, tmp_path):
 
         driver.find_element(By.CSS_SELECTOR, "a.download.pdf").click()
         pdf = downloads / "tales.pdf"
-        _wait(lambda: pdf.exists() and not list(downloads.glob("*.crdownload")), timeout=20)
+        wait(lambda: pdf.exists() and not list(downloads.glob("*.crdownload")), timeout=20)
         expected = next(f for f in catalog.files("tales") if f.role == "pdf")
         assert hashlib.sha256(pdf.read_bytes()).hexdigest() == expected.sha256
     catalog.close()
 
 
-def _click_and_wait(driver, element) -> None:
+def _click_andwait(driver, element) -> None:
     """Click a link or button and wait until the next page has replaced this one."""
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
@@ -113,11 +71,3 @@ def _click_and_wait(driver, element) -> None:
     element.click()
     WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
     WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
-
-
-def _wait(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting in the browser")
-        time.sleep(0.1)

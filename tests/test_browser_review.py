@@ -12,7 +12,6 @@ import dataclasses
 import re
 
 import pytest
-from test_browser import ARTIFACTS, _wait, browser  # noqa: F401  (browser: the fixture)
 
 from digitize.elibrary import create_app
 from digitize.settings import Settings
@@ -20,6 +19,7 @@ from digitize.storage import accounts
 from digitize.storage.catalog import Catalog, ReviewDecision, ReviewState
 from digitize.storage.local import LocalObjectStore
 
+from helpers.browser import ARTIFACTS, wait
 from helpers.catalog_data import make_registration
 from helpers.live_server import serve
 
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.needs_chromium, pytest.mark.slow]
 PASSWORD = "correct horse battery"
 
 
-def test_reviewer_signs_in_and_approves_a_held_item(browser, tmp_path):  # noqa: F811
+def test_reviewer_signs_in_and_approves_a_held_item(browser, tmp_path):
     from selenium.webdriver.common.by import By
 
     driver, _ = browser
@@ -44,6 +44,7 @@ def test_reviewer_signs_in_and_approves_a_held_item(browser, tmp_path):  # noqa:
     with serve(create_app(settings, catalog=catalog, store=store)) as url:
         driver.get(url + "/?q=nağılları")  # not public yet: readers do not find it
         assert "tales" not in driver.page_source
+        assert "idDoesNotExist" in _oai_record(url, "tales")  # nor harvesters
 
         driver.get(url + "/staff/review")  # sends a stranger to the sign-in page
         assert "/staff/login" in driver.current_url
@@ -60,7 +61,7 @@ def test_reviewer_signs_in_and_approves_a_held_item(browser, tmp_path):  # noqa:
         assert "Şah Abbas və keçəl." in page.find_element(By.CSS_SELECTOR, "pre.page-latin").text
         assert "page 2: too dark" in driver.find_element(By.ID, "reasons").text
         scan = page.find_element(By.CSS_SELECTOR, "img.scan")
-        _wait(lambda: driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", scan))
+        wait(lambda: driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", scan))
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "browser-review.png"
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 1000
@@ -72,6 +73,8 @@ def test_reviewer_signs_in_and_approves_a_held_item(browser, tmp_path):  # noqa:
         driver.get(url + "/?q=nağılları")
         assert re.search(r"1 item", driver.find_element(By.ID, "count").text)
         assert driver.find_element(By.CSS_SELECTOR, "a.title").text == "Азәрбајҹан нағыллары"
+        record = _oai_record(url, "tales")  # and harvesters get the record
+        assert "idDoesNotExist" not in record and "Азәрбајҹан нағыллары" in record
     item = catalog.get("tales")
     assert item is not None and item.review_state == "published" and item.reviewed_by == "leyla"
     catalog.close()
@@ -97,4 +100,15 @@ def _click_until(driver, element, element_id: str) -> None:
         except WebDriverException:  # the page is being replaced
             return False
 
-    _wait(arrived, timeout=20)
+    wait(arrived, timeout=20)
+
+
+def _oai_record(url: str, identifier: str) -> str:
+    """The OAI-PMH GetRecord answer for one item (oai_dc), as text."""
+    from urllib.parse import quote
+    from urllib.request import urlopen
+
+    settings = Settings()
+    oai_id = f"oai:{settings.web.oai_repository_id}:{identifier}"
+    with urlopen(f"{url}/oai?verb=GetRecord&metadataPrefix=oai_dc&identifier={quote(oai_id)}", timeout=10) as answer:
+        return answer.read().decode("utf-8")
