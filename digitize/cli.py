@@ -621,7 +621,8 @@ def catalog_list(config: Path | None = typer.Option(None, "--config", "-c", help
             continue
         table.add_row(
             escape(identifier), escape(item.title), escape(item.title_latin or ""), str(item.year or ""),
-            item.kind, str(item.page_count), item.status,
+            # withdrawn, else where review has it: in review, published, rejected
+            item.kind, str(item.page_count), item.review_state if item.status == "available" else item.status,
         )
     out.print(table)
     catalog.close()

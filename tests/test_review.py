@@ -239,6 +239,10 @@ def test_review_commands(library, tmp_path):
     listed = runner.invoke(app, ["review", "list", "--catalog-url", url])
     assert listed.exit_code == 0, listed.output
     assert "blurred" in listed.output and "150 dpi" in listed.output and "clean" not in listed.output
+    shown = runner.invoke(app, ["catalog"], env={"DIGITIZE_CATALOG__URL": url, "COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    rows = {line.split("│")[1].strip(): line for line in shown.output.splitlines() if line.count("│") > 2}
+    assert "in review" in rows["blurred"] and "published" in rows["clean"]
 
     refused = runner.invoke(app, ["review", "approve", "nosuch", "--as", "leyla", "--catalog-url", url])
     assert refused.exit_code == ExitCode.REVIEW and "no such item" in refused.output
