@@ -9,9 +9,10 @@ priority first, from: keyword arguments, environment variables
 Settings are plain pydantic models, so they pickle cleanly into worker
 processes.
 
-Why one file of ~500 lines: one owner for every knob is the point, and each
+Why one file of ~900 lines: one owner for every knob is the point, and each
 field carries its measured reason as its description, from which
-docs/configuration.md is generated (``python -m digitize.settings_doc``).
+docs/configuration.md is generated (``python -m digitize.settings_doc``);
+most of the length is those descriptions, one sub-model per part.
 """
 
 from __future__ import annotations
