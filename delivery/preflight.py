@@ -43,6 +43,7 @@ from digitize.errors import (
 )
 from digitize.files import atomic_write_bytes
 from digitize.settings import Settings
+from digitize.storage.catalog import catalog_error_reason
 from digitize.storage.catalog_schema import SCHEMA_HEAD
 
 __all__ = [
@@ -372,7 +373,7 @@ def check_catalog(settings: Settings) -> CheckResult:
                 conn.execute(text("CREATE TABLE digitize_preflight_probe (x integer)"))
             transaction.rollback()
     except SQLAlchemyError as exc:
-        return CheckResult.failed("catalog", f"{where}: {_said(exc)}", fix, ExitCode.CATALOG)
+        return CheckResult.failed("catalog", f"{where}: {catalog_error_reason(exc)}", fix, ExitCode.CATALOG)
     finally:
         engine.dispose()
     if revision is None:
@@ -391,19 +392,6 @@ def _newer_than_head(revision: str | None) -> bool:
         return int(revision) > int(SCHEMA_HEAD)
     return True  # a revision our migrations do not know
 
-
-def _said(exc: Exception) -> str:
-    """What the database said, on one line, without the SQL."""
-    said = " ".join(str(getattr(exc, "orig", None) or exc).split())
-    said = said.split("[SQL:", 1)[0].strip()
-    lowered = said.lower()
-    if "locked" in lowered or "busy" in lowered:
-        return f"the catalog is locked by another program writing to it ({said})"
-    if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
-        return f"the catalog is read-only ({said})"
-    if "connect" in lowered or "refused" in lowered or "timeout" in lowered:
-        return f"the catalog's database server cannot be reached ({said})"
-    return said
 
 
 # -- Prefect -------------------------------------------------------------------

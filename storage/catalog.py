@@ -75,6 +75,7 @@ from digitize.storage.search import AUTHORS_FIELD, TITLE_FIELD, field_pattern, f
 
 __all__ = [
     "SCHEMA_HEAD",
+    "catalog_error_reason",
     "Base",
     "Catalog",
     "CatalogEvent",
@@ -133,7 +134,8 @@ class Catalog:
                 migrate(self.engine, self._sqlite_file)
                 self._fill_search_forms()
             except SQLAlchemyError as exc:
-                raise CatalogError(f"cannot open the catalog at {self.where}: {_reason(exc)}") from exc
+                reason = catalog_error_reason(exc)
+                raise CatalogError(f"cannot open the catalog at {self.where}: {reason}") from exc
 
     @property
     def where(self) -> str:
@@ -244,7 +246,8 @@ class Catalog:
                 session.add(EventRow(item_id=row.id, kind=kind, batch=registration.batch, detail=replaced))
                 _apply_review(session, row, registration)
         except SQLAlchemyError as exc:
-            raise CatalogError(f"registering {registration.identifier} in {self.where} failed: {_reason(exc)}") from exc
+            reason = catalog_error_reason(exc)
+            raise CatalogError(f"registering {registration.identifier} in {self.where} failed: {reason}") from exc
         except OSError as exc:
             raise CatalogError(f"registering {registration.identifier} failed: cannot read page text: {exc}") from exc
         return RegisteredItem(registration.identifier, created, len(registration.files), len(registration.pages))
@@ -292,7 +295,8 @@ class Catalog:
                     row.updated_at = row.reviewed_at or _now()
                 return _catalog_item(row)
         except SQLAlchemyError as exc:
-            raise CatalogError(f"recording the review of {identifier} in {self.where} failed: {_reason(exc)}") from exc
+            reason = catalog_error_reason(exc)
+            raise CatalogError(f"recording the review of {identifier} in {self.where} failed: {reason}") from exc
 
     def edit_record(
         self, identifier: str, record: ItemRecord, *, actor: str, states: tuple[ReviewState, ...]
@@ -335,7 +339,8 @@ class Catalog:
                                          detail=json.dumps(detail, ensure_ascii=False, default=str)))
                 return _catalog_item(row)
         except SQLAlchemyError as exc:
-            raise CatalogError(f"editing the metadata of {identifier} in {self.where} failed: {_reason(exc)}") from exc
+            reason = catalog_error_reason(exc)
+            raise CatalogError(f"editing the metadata of {identifier} in {self.where} failed: {reason}") from exc
 
     def in_review_state(self, *states: ReviewState) -> list[CatalogItem]:
         """Items (not withdrawn) in any of ``states``, longest waiting first."""
@@ -372,7 +377,8 @@ class Catalog:
                     and not _review_changes(row.review_state, registration.review)
                 )
         except SQLAlchemyError as exc:
-            raise CatalogError(f"reading {registration.identifier} in {self.where} failed: {_reason(exc)}") from exc
+            reason = catalog_error_reason(exc)
+            raise CatalogError(f"reading {registration.identifier} in {self.where} failed: {reason}") from exc
         except OSError as exc:
             raise CatalogError(f"comparing {registration.identifier}: cannot read page text: {exc}") from exc
 
@@ -394,7 +400,8 @@ class Catalog:
                         file_row.size, file_row.sha256 = new.size, new.sha256
                 session.add(EventRow(item_id=row.id, kind=kind, detail=detail))
         except SQLAlchemyError as exc:
-            raise CatalogError(f"recording new files of {identifier} in {self.where} failed: {_reason(exc)}") from exc
+            reason = catalog_error_reason(exc)
+            raise CatalogError(f"recording new files of {identifier} in {self.where} failed: {reason}") from exc
         return True
 
     def page_texts(self, identifier: str) -> Iterator[tuple[int, str, str]]:
@@ -565,7 +572,8 @@ class Catalog:
                 session.flush()
                 return row.id
         except SQLAlchemyError as exc:
-            raise CatalogError(f"recording the start of batch {name!r} in {self.where} failed: {_reason(exc)}") from exc
+            reason = catalog_error_reason(exc)
+            raise CatalogError(f"recording the start of batch {name!r} in {self.where} failed: {reason}") from exc
 
     def finish_batch(self, batch_id: int, done: int, failed: int) -> None:
         try:
@@ -576,7 +584,8 @@ class Catalog:
                     row.items_done = done
                     row.items_failed = failed
         except SQLAlchemyError as exc:
-            raise CatalogError(f"recording the end of the batch in {self.where} failed: {_reason(exc)}") from exc
+            reason = catalog_error_reason(exc)
+            raise CatalogError(f"recording the end of the batch in {self.where} failed: {reason}") from exc
 
 
 def _page_texts(page: CatalogPage) -> tuple[str, str]:
@@ -706,17 +715,20 @@ def _record_review(session: Any, row: ItemRow, decision: ReviewDecision) -> None
     session.add(EventRow(item_id=row.id, kind=decision.event_kind, detail=decision.detail()))
 
 
-def _reason(exc: SQLAlchemyError) -> str:
-    """What the database said, on one line and without the SQL, with the likely cause first."""
+def catalog_error_reason(exc: Exception) -> str:
+    """What the database said, on one line and without the SQL, with the likely cause first.
+
+    The one wording of catalog faults: the catalog's own errors and the
+    pre-flight check (``delivery/preflight.py``) both use it.
+    """
     said = " ".join(str(getattr(exc, "orig", None) or exc).split())
-    if "[SQL:" in said:
-        said = said.split("[SQL:", 1)[0].strip()
+    said = said.split("[SQL:", 1)[0].strip()
     lowered = said.lower()
     if "locked" in lowered or "busy" in lowered:
         return f"the catalog is locked by another program writing to it ({said})"
-    if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+    if any(word in lowered for word in ("readonly", "read-only", "read only", "unable to open")):
         return f"the catalog file or its folder is read-only or cannot be opened for writing ({said})"
-    if "connection" in lowered or "could not connect" in lowered or "refused" in lowered:
+    if any(word in lowered for word in ("connection", "could not connect", "connect", "refused", "timeout")):
         return f"the catalog's database server cannot be reached ({said})"
     return said
 
