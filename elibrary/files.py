@@ -19,7 +19,7 @@ from digitize.elibrary.access import ViewerDep, readable_item
 from digitize.elibrary.deps import CatalogDep, RendererDep, StoreDep
 from digitize.elibrary.render import PAGE_WIDTH, THUMBNAIL_WIDTH, PageRenderer
 from digitize.errors import DigitizeError
-from digitize.storage.catalog import Catalog
+from digitize.storage.catalog import Catalog, CatalogItem
 from digitize.storage.catalog_records import Viewer
 
 __all__ = ["router"]
@@ -61,10 +61,12 @@ def download(identifier: str, name: str, catalog: CatalogDep, store: StoreDep, v
     return StreamingResponse(_chunks(stream), media_type=stored.content_type, headers=headers)
 
 
-def _page_image(
-    catalog: Catalog, renderer: PageRenderer, viewer: Viewer, identifier: str, seq: int, width: int
-) -> Response:
-    item = readable_item(catalog, identifier, viewer)
+def page_png(catalog: Catalog, renderer: PageRenderer, item: CatalogItem, seq: int, width: int) -> bytes:
+    """Page ``seq`` of the item's PDF as a PNG ``width`` px wide; 404 or 503 as HTTP errors.
+
+    Who may see it is the caller's to decide (readers here, staff on the review page).
+    """
+    identifier = item.identifier
     pdf = next((f for f in catalog.files(identifier) if f.key == item.pdf_key), None)
     if pdf is None:
         raise HTTPException(404, f"item {identifier!r} has no PDF to show")
@@ -75,6 +77,14 @@ def _page_image(
         raise HTTPException(503, "the page image cannot be made right now") from exc
     if png is None:
         raise HTTPException(404, f"item {identifier!r} has no page {seq}")
+    return png
+
+
+def _page_image(
+    catalog: Catalog, renderer: PageRenderer, viewer: Viewer, identifier: str, seq: int, width: int
+) -> Response:
+    item = readable_item(catalog, identifier, viewer)
+    png = page_png(catalog, renderer, item, seq, width)
     # A restricted item's page is not for shared caches (a proxy would hand it to anyone).
     cache = "private" if item.access != "public" or item.embargo_until is not None else "public"
     return Response(png, media_type="image/png", headers={"Cache-Control": f"{cache}, max-age=3600"})

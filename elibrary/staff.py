@@ -28,6 +28,7 @@ from digitize.delivery.review import approve, reject, review_queue
 from digitize.elibrary import auth
 from digitize.elibrary.auth import FormDep, StaffDep, field
 from digitize.elibrary.deps import CatalogDep, RendererDep, SettingsDep, StoreDep, TemplatesDep, render_page
+from digitize.elibrary.files import page_png
 from digitize.elibrary.render import PAGE_WIDTH
 from digitize.errors import AccountError, DigitizeError, ReviewError
 from digitize.pipeline.normalize import ocr_input
@@ -218,17 +219,7 @@ def staff_page_image(
     """A page of any registered item, public or not, for signed-in staff (the public route serves public items)."""
     if staff is None:
         raise HTTPException(401, "sign in at /staff/login to see pages of items in review")
-    item = _item(catalog, identifier)
-    pdf = next((f for f in catalog.files(identifier) if f.key == item.pdf_key), None)
-    if pdf is None:
-        raise HTTPException(404, f"item {identifier!r} has no PDF to show")
-    try:
-        png = renderer.render(pdf.key, pdf.sha256, seq - 1, PAGE_WIDTH)
-    except DigitizeError as exc:
-        log.warning("rendering %s page %d for staff failed: %s", identifier, seq, exc)
-        raise HTTPException(503, "the page image cannot be made right now") from exc
-    if png is None:
-        raise HTTPException(404, f"item {identifier!r} has no page {seq}")
+    png = page_png(catalog, renderer, _item(catalog, identifier), seq, PAGE_WIDTH)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
 
 
