@@ -2,7 +2,9 @@
 
 Order matters: ALTO per page first, then the MARC record, then METS (which
 lists every file before it, with checksums), then the BagIt zip of all of
-them (which therefore holds the METS).
+them (which therefore lists the METS, and carries it). The bag refers to
+the item's other files where the store keeps them (``fetch.txt``, see
+archive.bag) rather than holding a second copy of the masters.
 
 Dates: nothing here reads the clock. The run's date (``run_day``) is
 given by item assembly, which computes it once per item from the page
@@ -19,7 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from digitize.archive.alto import AltoSource, write_alto
-from digitize.archive.bag import make_bag_zip
+from digitize.archive.bag import fetch_url, make_bag_zip
 from digitize.archive.marc import marc_record, write_marc
 from digitize.archive.mets import iso_day, write_mets
 from digitize.archive.records import ItemRecord
@@ -27,9 +29,19 @@ from digitize.pipeline.model import OutputFile, PageResult
 from digitize.scanners.batch import Item
 from digitize.settings import Settings
 
-__all__ = ["write_archive", "ebook_urls"]
+__all__ = ["BAG_CARRIES", "write_archive", "ebook_urls", "item_prefix"]
 
 log = logging.getLogger(__name__)
+
+# The roles the bag carries inside its zip; it refers to every other file in the store. The
+# METS, because the stored one gains review decisions after the run (delivery.review_mets)
+# while the bag keeps the one it was sealed with.
+BAG_CARRIES = frozenset({"mets"})
+
+
+def item_prefix(identifier: str) -> str:
+    """Where an item's files are kept in the store (the key layout: delivery/publish.py)."""
+    return f"items/{identifier}/"
 
 
 def ebook_urls(
@@ -123,13 +135,17 @@ def write_archive(
             info["Bag-Group-Identifier"] = record.collection
         if record.inventory_number:
             info["Internal-Sender-Identifier"] = record.inventory_number
+        payload = [*files, *new]
+        prefix = item_prefix(item.item_id)
         make_bag_zip(
-            [*files, *new],
+            payload,
             bag,
-            Path(settings.work_dir) / item.item_id,
             f"{item.item_id}.bag",
             info,
             run_day.timetuple()[:6],
+            fetch_urls={
+                f.key: fetch_url(settings.storage.url, prefix + f.key) for f in payload if f.role not in BAG_CARRIES
+            },
         )
         new.append(OutputFile(bag, bag.name, "bag", "application/zip"))
     return new

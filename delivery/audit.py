@@ -32,6 +32,7 @@ import json
 import logging
 import random
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -39,8 +40,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from digitize.archive.bag import carried_sha256, open_bag_zip, read_bag_zip
+from digitize.assembly.tiles import iter_files
 from digitize.checksums import READ_CHUNK
-from digitize.errors import StorageError
+from digitize.delivery.tiles import TILES_EVENT, load_index, recorded_tiles, tile_key
+from digitize.errors import OutputError, StorageError
 from digitize.files import atomic_write_text
 from digitize.settings import AuditSettings
 from digitize.storage.catalog import Catalog, CatalogFile
@@ -64,6 +68,7 @@ FIXITY_EVENT = "fixity check"  # PREMIS eventType
 ITEMS_PREFIX = "items/"
 STATE_FILE = "audit-state.json"
 _STATE_VERSION = 1
+_BAG_READ_LIMIT = 64 * 1024 * 1024  # a bag that refers to the store is its tag files and the METS: far less
 
 # The kinds of problem; each one fails the item.
 MISSING, CHANGED, UNREADABLE, UNEXPECTED, DISAGREES = "missing", "changed", "unreadable", "unexpected", "disagrees"
@@ -300,11 +305,15 @@ def _audit_item(identifier: str, store: ObjectStore, catalog: Catalog, pool: Thr
     kept, kept_prefixes = _kept_versions(catalog, identifier)
     for want in kept:
         expected.setdefault(want.key, want)
+    for want in _tiles(store, catalog, identifier):
+        expected.setdefault(want.key, want)
 
     checks = list(pool.map(lambda want: _check_object(store, want), sorted(expected.values(), key=lambda e: e.key)))
     objects = sum(1 for _, read, _ in checks if read is not None)
     bytes_read = sum(read or 0 for _, read, _ in checks)
     problems.extend(problem for _, _, problem in checks if problem is not None)
+    for bag in (f for f in catalog_files.values() if f.role == "bag"):
+        problems.extend(_bag_problems(store, identifier, bag, expected))
 
     prefix = f"{ITEMS_PREFIX}{identifier}/"
     for key in store.list(prefix):
@@ -320,6 +329,86 @@ def _audit_item(identifier: str, store: ObjectStore, catalog: Catalog, pool: Thr
         log.warning("audit: %s: %d problem(s): %s", identifier, len(problems),
                     "; ".join(f"{p.kind} {p.key}" for p in problems[:5]))
     return ItemAudit(identifier, objects, bytes_read, tuple(problems))
+
+
+def _bag_problems(
+    store: ObjectStore, identifier: str, bag: CatalogFile, expected: dict[str, _Expected]
+) -> list[AuditProblem]:
+    """The item's bag against the stored files: a third record of every file's SHA-256.
+
+    The bag's payload manifest must name each file it refers to
+    (``fetch.txt``) with the SHA-256 the manifest and the catalog have, so
+    the objects just hashed prove the bag; files it carries (the METS; every
+    file in a bag made before bags referred to the store) must match its
+    manifest, and its tag files its tag manifest. A bag that cannot be read
+    is already a finding of the object check. An old bag too large to read
+    into memory from a store that cannot seek (S3) is proven as an object
+    only.
+    """
+    try:
+        with store.open_read(bag.key) as stream:
+            if bag.size <= _BAG_READ_LIMIT:
+                source: Any = stream.read(_BAG_READ_LIMIT + 1)
+            elif stream.seekable():
+                source = stream
+            else:
+                log.info("audit: %s: the bag (%d bytes, every file carried) is checked as an object only",
+                         identifier, bag.size)
+                return []
+            with open_bag_zip(source) as archive:
+                return _bag_contents_problems(archive, f"{ITEMS_PREFIX}{identifier}/", bag.key, expected)
+    except StorageError:
+        return []  # the object check has reported it
+    except (OutputError, zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
+        return [AuditProblem(bag.key, CHANGED, f"the bag cannot be read as a bag: {exc}")]
+
+
+def _bag_contents_problems(
+    archive: zipfile.ZipFile, prefix: str, bag_key: str, expected: dict[str, _Expected]
+) -> list[AuditProblem]:
+    contents = read_bag_zip(archive)
+    found = [AuditProblem(bag_key, CHANGED, f"the bag's {problem}") for problem in contents.tag_problems]
+    for path, sha256 in sorted(contents.manifest.items()):
+        if path in contents.carried:
+            held = carried_sha256(archive, contents.top, path)
+            if held != sha256:
+                found.append(AuditProblem(
+                    bag_key, CHANGED, f"carries {path} with sha256 {held}; its manifest says {sha256}"
+                ))
+            continue
+        if path not in contents.fetch:
+            found.append(AuditProblem(
+                bag_key, DISAGREES, f"lists {path} in its manifest but neither carries it nor names it in fetch.txt"
+            ))
+        key = prefix + path.removeprefix("data/")
+        want = expected.get(key)
+        if want is None:
+            found.append(AuditProblem(key, MISSING, f"named by the bag {bag_key}, not by the manifest or the catalog"))
+        elif want.sha256 != sha256:
+            found.append(AuditProblem(
+                key, DISAGREES, f"the bag {bag_key} says sha256 {sha256}; the {want.source} says {want.sha256}"
+            ))
+    return found
+
+
+def _tiles(store: ObjectStore, catalog: Catalog, identifier: str) -> list[_Expected]:
+    """The item's IIIF tiles: the index its newest ``iiif tiles`` event records, and every file that index lists.
+
+    An index that cannot be read or is not the recorded one is reported by
+    the object check; its tiles are then unexpected objects.
+    """
+    record = recorded_tiles(catalog, identifier)
+    if record is None:
+        return []
+    wanted = [_Expected(record.key, record.size, record.sha256, f"{TILES_EVENT} event")]
+    try:
+        index = load_index(store, record)
+    except StorageError:
+        return wanted
+    return wanted + [
+        _Expected(tile_key(identifier, page.seq, f.path), f.size, f.sha256, "tiles index")
+        for page, f in iter_files(index)
+    ]
 
 
 def _kept_versions(catalog: Catalog, identifier: str) -> tuple[list[_Expected], set[str]]:

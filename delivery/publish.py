@@ -10,10 +10,14 @@ Key layout in the store (under the store's prefix)::
     items/<identifier>/<identifier>.latin.txt
     items/<identifier>/ocr/0001.hocr              OCR with word boxes
     items/<identifier>/record.json, dc.xml        descriptive metadata
+    items/<identifier>/<identifier>.mets.xml, .mrc, alto/0001.xml   the archival records
+    items/<identifier>/<identifier>.bag.zip       BagIt package: manifests of every file above, the METS;
+                                                  fetch.txt names the other files here (no second copy)
     items/<identifier>/report.json                per-page processing report
     items/<identifier>/manifest.json              every file above: size, SHA-256 (stored last)
     items/<identifier>/versions/<n>/masters/...   masters of an earlier version (kept, never overwritten)
     items/<identifier>/versions/<n>/manifest.json, record.json   that version's manifest and record
+    items/<identifier>/iiif/...                   IIIF tiles and their index (delivery.tiles; proved by a catalog event)
 
 The catalog is written only after every object is stored and verified;
 if anything fails, nothing is registered, and a re-run uploads only what is
@@ -38,10 +42,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from digitize.archive.package import item_prefix  # the key layout's one owner: the bag names stored keys
 from digitize.archive.records import ItemRecord
 from digitize.checksums import sha256_file
 from digitize.delivery.review_mets import decided_files, record_decision_in_mets
-from digitize.errors import DigitizeError, IntakeError, StorageError
+from digitize.delivery.tiles import PublishedTiles, publish_tiles
+from digitize.errors import DigitizeError, IntakeError, OutputError, StorageError
 from digitize.files import atomic_write_text
 from digitize.pipeline.model import ItemOutputs, PageResult
 from digitize.scanners.batch import Item
@@ -64,10 +70,6 @@ __all__ = ["PublishedItem", "identity_conflict", "item_prefix", "publish_item", 
 REPLACE_ITEMS = "replace_items"
 
 log = logging.getLogger(__name__)
-
-
-def item_prefix(identifier: str) -> str:
-    return f"items/{identifier}/"
 
 
 def source_folder(item: Item) -> str:
@@ -126,6 +128,7 @@ class PublishedItem:
     pdf_url: str | None
     review_state: str = "published"  # or "in review": held by the publish policy (delivery.review)
     review_reason: str | None = None
+    tiles: PublishedTiles | None = None  # the IIIF tiles (delivery.tiles); None: the item has none
 
 
 def publish_item(
@@ -225,10 +228,12 @@ def publish_item(
         for key, path, ctype in deferred:
             store.put_file(key, path, content_type=ctype)
     result = catalog.register(registration)
+    _record_bag_replaced(catalog, item.item_id, before, [obj for role, _, obj in stored if role == "bag"], replaces)
     if review is not None and review.to_state is ReviewState.IN_REVIEW:
         _hold_in_mets(store, catalog, item.item_id, review)
     now = catalog.get(item.item_id)
     _remove_stale(store, before, {obj.key for _, _, obj in stored})
+    tiles = _publish_tiles(store, catalog, item.item_id, outputs, pages)
     uploaded = [obj for _, _, obj in stored if obj.uploaded]
     return PublishedItem(
         identifier=item.item_id,
@@ -240,7 +245,27 @@ def publish_item(
         pdf_url=store.url_for(pdf_key) if pdf_key else None,
         review_state=now.review_state if now is not None else "published",
         review_reason=now.review_reason if now is not None else None,
+        tiles=tiles,
     )
+
+
+def _publish_tiles(
+    store: ObjectStore, catalog: Catalog, identifier: str, outputs: ItemOutputs, pages: Sequence[PageResult]
+) -> PublishedTiles | None:
+    """The item's IIIF tiles (``delivery.tiles``), made in its output folder from its PDF.
+
+    After registration (the tiles index is recorded as a catalog event). A
+    PDF whose tiles cannot be made is logged, not a failure of the item: its
+    manifest shows the rendered page images instead. A store failure raises.
+    """
+    if outputs.pdf is None:
+        return None
+    sizes = {p.seq: (p.width, p.height) for p in pages}
+    try:
+        return publish_tiles(store, catalog, identifier, outputs.pdf, outputs.folder / "iiif", sizes)
+    except OutputError as exc:
+        log.warning("%s: no IIIF tiles: %s", identifier, exc)
+        return None
 
 
 def _hold_in_mets(store: ObjectStore, catalog: Catalog, identifier: str, review: ReviewDecision) -> None:
@@ -301,6 +326,36 @@ def _keep_old_version(
         registered.identifier, len(kept), versions, number, reason,
     )
     return Replacement(reason, f"{versions}{number}/", registered.content_hash, tuple(kept))
+
+
+def _record_bag_replaced(
+    catalog: Catalog, identifier: str, before: Sequence[CatalogFile], bags: Sequence[StoredObject],
+    replaces: Replacement | None,
+) -> None:
+    """A ``bag replaced`` event when the item's stored bag changes, naming the old bag and where its masters are.
+
+    The bag is a package made from the item's files, not one of them: the
+    old one is not kept under ``versions/``, since every master it held is
+    either unchanged under ``masters/`` (the new bag lists it with the same
+    SHA-256) or was kept under ``versions/<n>/`` first (``replaces``). The
+    event says so, so that a transfer made with the old bag can be traced.
+    Typical case: the first re-run after bags began to refer to the store
+    replaces a bag that carried a second copy of every master.
+    """
+    old = {f.key: f for f in before if f.role == "bag"}
+    for bag in bags:
+        previous = old.get(bag.key)
+        if previous is None or previous.sha256 == bag.sha256:
+            continue
+        detail = {
+            "key": bag.key,
+            "old": {"size": previous.size, "sha256": previous.sha256},
+            "new": {"size": bag.size, "sha256": bag.sha256},
+            "masters": f"replaced ones kept under {replaces.version_prefix}" if replaces is not None and replaces.kept
+            else "unchanged, stored once under masters/",
+        }
+        catalog.add_event(identifier, "bag replaced", json.dumps(detail, ensure_ascii=False, sort_keys=True))
+        log.info("%s: bag %s replaced (%d bytes before, %d now)", identifier, bag.key, previous.size, bag.size)
 
 
 def _remove_stale(store: ObjectStore, before: Sequence[CatalogFile], now: set[str]) -> None:

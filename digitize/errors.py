@@ -33,6 +33,7 @@ __all__ = [
     "BatchLockedError",
     "ReviewError",
     "AccountError",
+    "SearchQueryError",
 ]
 
 
@@ -232,4 +233,14 @@ class AccountError(DigitizeError):
     """
 
     stage = "staff"
+    exit_code = ExitCode.CONFIG
+
+
+class SearchQueryError(DigitizeError):
+    """A search cannot be understood as written (no word to search, an unbalanced quote); the message says why.
+
+    Not retryable: the query has to change. The web answers it 400 with the message.
+    """
+
+    stage = "search"
     exit_code = ExitCode.CONFIG

@@ -132,6 +132,25 @@ class OCRSettings(SettingsPart):
     postcorrect_min_confidence: float = Field(
         default=30.0, description="Words read below this confidence are never touched by post-correction."
     )
+    reread: bool = Field(
+        default=True,
+        description="Rescore the words Tesseract was unsure of with its own letter alternatives and the item "
+        "language's lexicon and character n-grams (pipeline/reread.py); only for languages with a shipped model "
+        "(pipeline/data/lexicon/); doubtful lines are also read a second time (reread_lines_below_confidence). "
+        "Measured on real 1939 Komi print (bench/real_print.py, dev set): CER 3.84 % -> 1.96 % (tuning half "
+        "3.10 -> 1.29 %, check half 4.67 -> 2.71 %); OCRmyPDF 3.23 % in the same run.",
+    )
+    reread_below_confidence: float = Field(
+        default=93.0,
+        description="Words Tesseract read at or above this confidence are never rescored (tuned on the tuning half "
+        "of the real dev set).",
+    )
+    reread_lines_below_confidence: float = Field(
+        default=50.0,
+        description="With rescoring on, a line holding a word read below this confidence is read a second time "
+        "from the picture as scanned (before dust removal, which takes dots and accents for dust) and each doubtful "
+        "word keeps the better-scoring reading; 0: never. Clean lines pay nothing.",
+    )
 
     def model_for(self, language: str, script: str | None) -> str:
         """The Tesseract model for an item's language and script."""
@@ -153,6 +172,17 @@ class QualitySettings(SettingsPart):
     )
     min_contrast: float = Field(default=80.0, description="Lowest paper − ink of the scan as delivered, 0-255.")
     min_confidence: float = Field(default=60.0, description="Lowest Tesseract mean word confidence.")
+    doubtful_word_confidence: float = Field(
+        default=50.0, description="A word Tesseract read below this confidence counts as doubtful."
+    )
+    max_doubtful_word_share: float = Field(
+        default=0.12,
+        description="Highest share of doubtful words on a page of 20 words or more. Calibrated on real 1939 print "
+        "(bench/real_print.py): below 50 a word is wrong 3 times in 10, above 80 once in 50; the share of such words "
+        "ranks pages by their real word error better than the mean confidence does; 0.12 lies above every page of "
+        "the tuning half (0.07-0.10, word error 5-8 %) and flags exactly the two worst pages of the check half "
+        "(0.135 and 0.145, word error 18-19 %).",
+    )
     blank_ink_share: float = Field(
         default=0.0015,
         description="Below this share of ink, with no words: a blank page (not flagged for re-scanning)."
@@ -295,8 +325,8 @@ class ArchiveSettings(SettingsPart):
     )
     bag: bool = Field(
         default=True,
-        description="Write the BagIt package (items/<id>/<id>.bag.zip); false where the store itself is the "
-        "archive (the bag holds a second copy of the masters).",
+        description="Write the BagIt package (items/<id>/<id>.bag.zip: manifests of every file, the METS, and "
+        "fetch.txt naming the stored files; `digitize bag fetch` makes the complete bag); false for none.",
     )
 
 
@@ -410,6 +440,18 @@ class RunSettings(SettingsPart):
         default=None,
         description="Where a worker processes a staged page (None: the Dask worker's own local directory, else the "
         "system's temporary folder).",
+    )
+    start_server: bool = Field(
+        default=False,
+        description="`digitize run` and `digitize inbox` start the persistent Prefect server (`digitize server "
+        "start`: 127.0.0.1, its database and record in DATA/prefect) when none runs, and leave it running for the "
+        "next runs. False: a run uses that server when it runs, else starts a temporary server for itself, which "
+        "costs each run 5-10 s before the first page (bench/throughput.py).",
+    )
+    server_port: int = Field(
+        default=0,
+        description="Port of the persistent Prefect server on 127.0.0.1; 0: a free port, chosen at start and kept "
+        "in DATA/prefect/server.json (`digitize server status` shows it).",
     )
     min_free_disk_mb: int = Field(
         default=500,

@@ -21,8 +21,10 @@ from digitize.elibrary.deps import (
     available_item,
     check_search,
 )
+from digitize.elibrary.iiif import manifest_link
 from digitize.elibrary.views import api_item_view, download_entry
-from digitize.storage.catalog import SearchQuery
+from digitize.errors import SearchQueryError
+from digitize.storage.catalog import SearchQuery, SearchSort
 
 __all__ = ["router"]
 
@@ -35,6 +37,7 @@ def api_search(
     settings: SettingsDep,
     catalog: CatalogDep,
     root: BaseUrlDep,
+    viewer: ViewerDep,
     q: str = "",
     title: str = "",
     author: str = "",
@@ -43,26 +46,51 @@ def api_search(
     year_to: Annotated[int | None, Query(ge=YEAR_MIN, le=YEAR_MAX)] = None,
     kind: str | None = None,
     collection: str | None = None,
+    language: str | None = None,
+    script: str | None = None,
+    sort: SearchSort = SearchSort.RELEVANCE,
+    facets: bool = False,
     limit: Annotated[int, Query(ge=0, le=1000)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
-    check_search(settings.web, q=q, title=title, author=author, kind=kind, collection=collection)
-    result = catalog.search(SearchQuery(
-        text=q, title=title, author=author, year=year, year_from=year_from, year_to=year_to,
-        kind=kind, collection=collection, limit=limit, offset=offset,
-    ))
-    return {
-        "total": result.total,
-        "limit": limit,
-        "offset": offset,
-        "items": [api_item_view(item, root) for item in result.items],
-    }
+    """Ranked items with, per item, the pages the words are on and a passage with them in ``<mark>``."""
+    check_search(settings.web, q=q, title=title, author=author, kind=kind, collection=collection,
+                 language=language, script=script)
+    try:
+        result = catalog.search(SearchQuery(
+            text=q, title=title, author=author, year=year, year_from=year_from, year_to=year_to,
+            kind=kind, collection=collection, language=language, script=script, sort=sort, viewer=viewer,
+            facets=facets, limit=limit, offset=offset,
+        ))
+    except SearchQueryError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    items = []
+    for item, hit in zip(result.items, result.hits, strict=True):
+        view = api_item_view(item, root)
+        view["hit_pages"] = list(hit.pages)
+        view["snippet"] = None if hit.snippet is None else {
+            "page": hit.snippet.seq, "html": hit.snippet.html(), "text": hit.snippet.text(),
+            "url": f"{view['url']}#page={hit.snippet.seq}",
+        }
+        items.append(view)
+    answer: dict[str, Any] = {"total": result.total, "limit": limit, "offset": offset, "items": items}
+    if facets:
+        answer["facets"] = {
+            name: [{"value": f.value, "label": f.label, "count": f.count} for f in values]
+            for name, values in result.facets.items()
+        }
+    if result.notice:
+        answer["notice"] = result.notice
+    if result.suggestion:
+        answer["suggestion"] = result.suggestion
+    return answer
 
 
 @router.get("/api/items/{identifier}", response_model=dict)
 def api_item(catalog: CatalogDep, root: BaseUrlDep, viewer: ViewerDep, identifier: str) -> dict[str, Any]:
     item = available_item(catalog, identifier)
     data = api_item_view(item, root)
+    data["iiif_manifest"] = manifest_link(root, identifier)
     refusal = item.refusal(viewer)
     data["files"] = [
         {**download_entry(identifier, f), "url": root + download_entry(identifier, f)["path"]}

@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digitize.elibrary import admin, api, files, harvest, pages, staff
+from digitize.elibrary import admin, api, files, harvest, i18n, iiif, pages, search_inside, staff
 from digitize.elibrary.deps import get_templates, render_page
 from digitize.elibrary.render import PageRenderer
 from digitize.settings import Settings
@@ -36,8 +36,12 @@ __all__ = ["BodyLimit", "create_app", "make_templates"]
 
 HERE = Path(__file__).parent
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
+    # script-src/connect-src: the page viewer's own scripts (static/viewer.js, static/vendor/) and its
+    # requests to this site (manifest, tiles, page texts, search inside); nothing from elsewhere. The one
+    # hash lets an *empty* inline <style> through: the viewer's stand-in for one OpenSeadragon would add.
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; "
+    "style-src 'self' 'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='; script-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
@@ -71,8 +75,10 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.web.max_request_bytes)
     app.middleware("http")(_security_headers)
+    app.add_middleware(i18n.LanguageCookie)
     app.exception_handler(HTTPException)(_http_error)
-    for module in (pages, files, api, admin, harvest, staff):  # the order the OpenAPI document lists the routes in
+    # The order the OpenAPI document lists the routes in.
+    for module in (pages, files, api, iiif, search_inside, admin, harvest, staff):
         app.include_router(module.router)
     return app
 
@@ -83,6 +89,7 @@ def make_templates(repository_name: str) -> Jinja2Templates:
     templates.env.autoescape = True  # every value in every page is escaped
     templates.env.globals["repository_name"] = repository_name
     templates.env.filters["url_quote"] = lambda value: quote(str(value), safe="")
+    i18n.install(templates.env)  # _(), ngettext(), the language switch, dates/numbers/sizes per locale
     return templates
 
 
@@ -152,7 +159,7 @@ async def _security_headers(request: Request, call_next: Callable[[Request], Awa
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     """Errors as JSON for the API and OAI, as an HTML page for readers."""
-    if request.url.path.startswith("/api/") or request.url.path == "/oai":
+    if request.url.path.startswith(("/api/", "/iiif/")) or request.url.path == "/oai":
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
     templates = await get_templates(request)
     return render_page(

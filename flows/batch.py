@@ -34,6 +34,7 @@ from digitize.assembly.item import plan_pages
 from digitize.delivery.staging import fetch_page, stage_sources
 from digitize.errors import CatalogError, DigitizeError
 from digitize.files import atomic_write_text
+from digitize.flows.pool import started_ahead
 from digitize.flows.preflight import disk_shortage, identifier_conflict
 from digitize.flows.report import (
     BatchReport,
@@ -201,7 +202,8 @@ def _run_items(batch: Batch, catalog: Catalog, settings: Settings, report: Batch
                     on_page(job, exc)
                 continue
         for job in item_jobs:
-            finished = finished_page(job, settings)  # resume: no task at all for a finished page
+            # resume: no task at all for a page finished before this run (one started ahead by this run has one)
+            finished = None if started_ahead(job) else finished_page(job, settings)
             if finished is not None:
                 on_page(job, finished)
             else:

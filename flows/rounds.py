@@ -11,6 +11,7 @@ assigned to a dying worker), and fails only if it kills its worker alone too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import time
@@ -23,8 +24,9 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner
 
 from digitize.errors import DigitizeError, ExitCode
-from digitize.flows.runners import page_runner
-from digitize.flows.tasks import STARTED, page_task, staged_page_task, stages_through_store
+from digitize.flows.pool import PagePool, take_head_start
+from digitize.flows.runners import page_runner, thread_runner
+from digitize.flows.tasks import STARTED, page_task, pooled_page_task, staged_page_task, stages_through_store
 from digitize.pipeline.model import PageJob, PageResult
 from digitize.settings import Settings
 
@@ -63,7 +65,10 @@ def _was_in_flight(job: PageJob) -> bool:
     return not finished.exists() or finished.stat().st_mtime_ns < started.stat().st_mtime_ns
 
 
-def _in_window(runner: TaskRunner[Any], page: Any, jobs: list[PageJob], settings: Settings, window: int) -> _Finished:
+def _in_window(
+    runner: TaskRunner[Any], page: Any, jobs: list[PageJob], settings: Settings, window: int,
+    extra: dict[str, Any] | None = None,
+) -> _Finished:
     """Submit at most ``window`` pages at a time; yield ``(job, result or exception)`` as each ends.
 
     Only the pages in flight have a future (and a Prefect task run) at any
@@ -83,7 +88,7 @@ def _in_window(runner: TaskRunner[Any], page: Any, jobs: list[PageJob], settings
         if job is None:
             return False
         try:
-            future = runner.submit(page, {"job": job, "settings": settings})
+            future = runner.submit(page, {"job": job, "settings": settings, **(extra or {})})
         except Exception as exc:  # e.g. the pool broke between two pages
             finished.put((job, None, exc))
             return True
@@ -122,13 +127,25 @@ def _run_round(
 ) -> tuple[list[PageJob], list[PageJob]]:
     """Run pages on a fresh runner; return the pages lost to a crashed pool, and the
     pages Dask gave up on for the first time (to be tried again alone)."""
-    for job in jobs:
-        (job.work_dir / STARTED).unlink(missing_ok=True)
     lost: list[PageJob] = []
     killed: list[PageJob] = []
-    page = staged_page_task if stages_through_store(settings) else page_task
-    with page_runner(settings, workers) as runner:
-        finished = _in_window(runner, page, jobs, settings, window=max(8, 4 * workers))
+    staged = stages_through_store(settings)
+    window = max(8, 4 * workers)
+    with contextlib.ExitStack() as stack:
+        pool: PagePool | None = None
+        if settings.runs.task_runner != "dask":  # this machine's pool, perhaps started ahead with the first pages
+            pool = stack.enter_context(take_head_start(workers, staged) or PagePool(workers, staged=staged))
+        for job in jobs:
+            if pool is None or not pool.started_ahead(job):  # a page started ahead may be running now
+                (job.work_dir / STARTED).unlink(missing_ok=True)
+        page: Any
+        if pool is None:
+            runner = stack.enter_context(page_runner(settings, workers))
+            page, extra = (staged_page_task if staged else page_task), None
+        else:
+            runner = stack.enter_context(thread_runner(window))
+            page, extra = pooled_page_task, {"pool": pool}
+        finished = _in_window(runner, page, jobs, settings, window=window, extra=extra)
         for entry in finished:
             if entry is None:  # pragma: no cover - only answers send(), consumed there
                 continue

@@ -9,6 +9,11 @@ The server is a child process that must not outlive the run: on Linux the
 kernel kills it (``PR_SET_PDEATHSIG``) when the process that started it
 dies, even by ``kill -9``, so no orphaned server keeps its port and
 database open. Elsewhere it is stopped at exit as Prefect does.
+
+A persistent server (:mod:`flows.local_server`, ``digitize server start``)
+is used instead when it runs, or started for the run and left running when
+``runs.start_server`` is set: it spares each run the temporary server's
+5-10 s before the first page.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from digitize.errors import ConfigError
 from digitize.flows.children import die_with_parent
+from digitize.settings import Settings
 
 if TYPE_CHECKING:
     from prefect.server.api.server import SubprocessASGIServer
@@ -74,11 +80,21 @@ class _PopenWith:
 
 
 @contextmanager
-def prefect_api(timeout: int = 120) -> Iterator[str]:
-    """Yield the Prefect API URL, starting a local temporary server if needed."""
+def prefect_api(timeout: int = 120, settings: Settings | None = None) -> Iterator[str]:
+    """Yield the Prefect API URL: the configured one, the persistent server's, or a temporary server's.
+
+    Order: ``PREFECT_API_URL`` if set; else the persistent server of the data
+    folder if it runs (or, with ``runs.start_server``, once started for this
+    run and left running); else a temporary server for this run only.
+    """
     configured = os.environ.get("PREFECT_API_URL")
     if configured:
         yield configured
+        return
+    persistent = _persistent_api(settings, timeout)
+    if persistent is not None:
+        with _using(persistent):
+            yield persistent
         return
     os.environ.setdefault("PREFECT_SERVER_API_HOST", "127.0.0.1")
     home = os.environ.get("PREFECT_HOME")
@@ -86,24 +102,61 @@ def prefect_api(timeout: int = 120) -> Iterator[str]:
         Path(home).expanduser().mkdir(parents=True, exist_ok=True)
     server = _server_class()()
     server.start(timeout=timeout)
-    os.environ["PREFECT_API_URL"] = server.api_url  # for worker processes
     log.info("temporary Prefect server at %s", server.api_url)
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     try:
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):  # for this process
+        with _using(server.api_url):
             yield server.api_url
     finally:
-        try:
-            from prefect.logging.handlers import APILogHandler
-
-            # Prefect 3 made flush an instance method: this call raises TypeError, swallowed below, so
-            # nothing is flushed (behaviour kept in the refactor; reported to the lead).
-            APILogHandler.flush()  # type: ignore[call-arg]
-        except Exception:  # pragma: no cover - best effort before shutdown
-            pass
-        os.environ.pop("PREFECT_API_URL", None)
         server.stop()
+
+
+def _persistent_api(settings: Settings | None, timeout: float) -> str | None:
+    """The persistent server's API URL, started now if the settings say so; None: use a temporary one."""
+    from digitize.flows.local_server import running_api_url, server_folder, start_server
+
+    folder = server_folder()
+    url = running_api_url(folder)
+    if url is not None or settings is None or not settings.runs.start_server:
+        return url
+    record, _ = start_server(folder, port=settings.runs.server_port, timeout=timeout)
+    return record.api_url
+
+
+@contextmanager
+def _using(api_url: str) -> Iterator[None]:
+    """Point this process (Prefect's settings) and its worker processes (the environment) at ``api_url``."""
+    os.environ["PREFECT_API_URL"] = api_url  # for worker processes
+    from prefect.context import refresh_global_settings_context
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    # Prefect's threads that do not inherit this context (the process pool's thread forwarding the
+    # workers' events and logs) read the global settings, made when Prefect was imported: without a
+    # refresh they found no API URL and started a temporary server of their own, which then got
+    # the task runs' events instead of this server.
+    refresh_global_settings_context()
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):  # for this process
+            yield
+    finally:
+        _flush_logs()
+        os.environ.pop("PREFECT_API_URL", None)
+        refresh_global_settings_context()
+
+
+def _flush_logs() -> None:
+    """Send the run's log lines still queued for the API before the server goes away.
+
+    The former call, ``APILogHandler.flush()`` on the class, raised a
+    TypeError in Prefect 3 (flush became an instance method) that was
+    swallowed, so nothing was flushed. The worker that ships the lines is
+    drained directly, as the handler's own flush does, at most 5 s.
+    """
+    from prefect.logging.handlers import APILogWorker
+
+    try:
+        APILogWorker.drain_all(timeout=5)
+    except (RuntimeError, OSError) as exc:  # pragma: no cover - the server went away first
+        log.warning("the last log lines of the run could not be sent to the Prefect API: %s", exc)
 
 
 def require_prefect_server(api_url: str, timeout: float = 5.0) -> None:

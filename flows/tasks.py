@@ -7,9 +7,7 @@ never images. Only errors that say retrying can help are retried.
 from __future__ import annotations
 
 import errno
-import os
-import tempfile
-from pathlib import Path
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from prefect import task
@@ -18,12 +16,9 @@ from prefect.cache_policies import NO_CACHE
 from digitize.assembly.item import assemble_item
 from digitize.delivery.publish import PublishedItem, publish_item
 from digitize.delivery.review import flagged_pages, policy_decision, review_reasons
-from digitize.delivery.staging import process_staged_page
 from digitize.errors import DigitizeError
-from digitize.files import atomic_write_text
-from digitize.flows.faults import inject_fault
+from digitize.flows.pool import STARTED, PagePool, page_work, staged_page_work
 from digitize.pipeline.model import ItemOutputs, PageJob, PageResult
-from digitize.pipeline.page import process_page
 from digitize.scanners.batch import Item
 from digitize.settings import Settings
 from digitize.storage.catalog import Catalog
@@ -33,6 +28,7 @@ __all__ = [
     "STARTED",
     "assemble_task",
     "page_task",
+    "pooled_page_task",
     "publish_task",
     "retry_if_retryable",
     "staged_page_task",
@@ -40,13 +36,14 @@ __all__ = [
 ]
 
 _LASTING_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOENT}
-STARTED = ".started"  # written by a page task as it starts: "this page was in flight"
 
 
 def retry_if_retryable(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only what can get better: never an unreadable page."""
+    """Retry only what can get better: never an unreadable page, nor a broken pool (the rounds handle it)."""
     try:
         state.result()
+    except BrokenProcessPool:
+        return False
     except DigitizeError as exc:
         return exc.retryable
     except OSError as exc:  # a full or read-only disk does not clear up in seconds
@@ -54,11 +51,6 @@ def retry_if_retryable(task: Any, task_run: Any, state: Any) -> bool:
     except Exception:  # an unexpected error (e.g. a lost connection) may be transient
         return True
     return False
-
-
-def _mark_started(job: PageJob) -> None:
-    job.work_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(job.work_dir / STARTED, str(os.getpid()))
 
 
 @task(
@@ -70,9 +62,20 @@ def _mark_started(job: PageJob) -> None:
     cache_policy=NO_CACHE,
 )
 def page_task(job: PageJob, settings: Settings) -> PageResult:
-    _mark_started(job)
-    inject_fault(job)
-    return process_page(job, settings)
+    return page_work(job, settings)
+
+
+@task(
+    name="page",
+    task_run_name="page {job.item_id}#{job.seq}",
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=retry_if_retryable,
+    cache_policy=NO_CACHE,
+)
+def pooled_page_task(job: PageJob, settings: Settings, pool: PagePool) -> PageResult:
+    """A page on this machine's worker pool (:mod:`flows.pool`); the task runs in a thread of the flow."""
+    return pool.run(job, settings)
 
 
 def stages_through_store(settings: Settings) -> bool:
@@ -81,18 +84,6 @@ def stages_through_store(settings: Settings) -> bool:
     if runs.stage_through_store is not None:
         return runs.stage_through_store
     return runs.task_runner == "dask" and bool(runs.dask_address)
-
-
-def _scratch_dir(settings: Settings) -> Path:
-    """The worker's own folder for staged pages: never the flow's work folder."""
-    if settings.runs.scratch_dir is not None:
-        return Path(settings.runs.scratch_dir)
-    try:
-        from distributed import get_worker
-
-        return Path(get_worker().local_directory) / "digitize-pages"
-    except (ImportError, ValueError):  # not on a Dask worker
-        return Path(tempfile.gettempdir()) / "digitize-pages"
 
 
 @task(
@@ -105,10 +96,7 @@ def _scratch_dir(settings: Settings) -> Path:
 )
 def staged_page_task(job: PageJob, settings: Settings) -> PageResult:
     """A page on a worker that sees only the object store (see :mod:`delivery.staging`)."""
-    if settings.runs.task_runner == "process":  # same machine: the crash bookkeeping can use the work folder
-        _mark_started(job)
-    inject_fault(job)
-    return process_staged_page(job, settings, open_store(settings.storage), _scratch_dir(settings))
+    return staged_page_work(job, settings)
 
 
 @task(name="assemble", task_run_name="assemble {item.item_id}", cache_policy=NO_CACHE)

@@ -35,7 +35,7 @@ from PIL import Image
 from digitize.checksums import sha256_file
 from digitize.errors import DigitizeError, ImageStageError, OutputError
 from digitize.files import atomic_path, atomic_write_bytes
-from digitize.pipeline import masters, postcorrect, quality, tesseract
+from digitize.pipeline import masters, postcorrect, quality, reread, tesseract
 from digitize.pipeline.hocr import page_text, parse_hocr
 from digitize.pipeline.model import FileFixity, PageJob, PageResult, ProcessingStep
 from digitize.pipeline.page_image import clean_page, recheck_upside_down
@@ -61,7 +61,8 @@ _RESULT = "page.json"
 # Every image setting is read (pipeline/page_image.py, quality control); the
 # OCR model comes with the job; the timeout changes no output.
 _PAGE_SETTINGS: dict[str, set[str] | None] = {
-    "ocr": {"tessdata", "page_segmentation_mode", "postcorrect", "postcorrect_min_confidence"},
+    "ocr": {"tessdata", "page_segmentation_mode", "postcorrect", "postcorrect_min_confidence", "reread",
+            "reread_below_confidence", "reread_lines_below_confidence"},
     "image": None,  # all of them
     "pdf": {"text_layer", "image_codec", "jpeg2000_rate", "max_dpi", "score_ocr"},
 }
@@ -203,27 +204,32 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
     height, width = picture.shape[:2]
 
     clock = time.perf_counter()
-    page_div, confidence = tesseract.recognize_hocr(
-        Image.fromarray(cleaned.ocr),
-        model=job.ocr_model,
-        dpi=dpi,
-        tessdata=info.tessdata,
-        psm=settings.ocr.page_segmentation_mode,
-        timeout=settings.ocr.timeout_seconds,
+    # the item language's model, if rescoring is on and there is one (pipeline/reread.py)
+    language_model = reread.language_model(job.language, settings.ocr.reread)
+    recognition = reread.recognize(
+        Image.fromarray(cleaned.ocr), model=job.ocr_model, dpi=dpi, tessdata=info.tessdata,
+        psm=settings.ocr.page_segmentation_mode, timeout=settings.ocr.timeout_seconds, lm=language_model,
     )
+    confidence = recognition.confidence
     if recheck_upside_down(cleaned, confidence, settings, model=job.ocr_model, dpi=dpi, tessdata=info.tessdata):
         picture = cleaned.picture  # read badly because it was upside down: read it again upright
-        page_div, confidence = tesseract.recognize_hocr(
+        recognition = reread.recognize(
             Image.fromarray(cleaned.ocr), model=job.ocr_model, dpi=dpi, tessdata=info.tessdata,
-            psm=settings.ocr.page_segmentation_mode, timeout=settings.ocr.timeout_seconds,
+            psm=settings.ocr.page_segmentation_mode, timeout=settings.ocr.timeout_seconds, lm=language_model,
         )
+        confidence = recognition.confidence
+    page_div, reread_step = reread.apply(
+        recognition, language_model, language=job.language, below_confidence=settings.ocr.reread_below_confidence,
+        second=reread.picture_reader(cleaned.picture, model=job.ocr_model, dpi=dpi, tessdata=info.tessdata)
+        if language_model is not None else None, line_below=settings.ocr.reread_lines_below_confidence,
+    )
     corrected_step = None
     if settings.ocr.postcorrect:  # before the hOCR is written: everything downstream reads the corrected words
         fix_clock = time.perf_counter()
         page_div, corrected_step = postcorrect.apply(
             page_div, model=job.ocr_model, tessdata=info.tessdata,
             min_confidence=settings.ocr.postcorrect_min_confidence, year=job.year,
-            cache_dir=settings.cache_dir,
+            cache_dir=settings.cache_dir, language=job.language,
         )
         seconds["postcorrect"] = time.perf_counter() - fix_clock
         clock += seconds["postcorrect"]  # not counted in "ocr"
@@ -237,7 +243,7 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
     page_quality = quality.assess(
         cleaned.measures, dpi=dpi, skew_degrees=angle, turned_degrees=cleaned.turned_degrees,
         confidence=confidence, words=len(ocr.words),
-        thresholds=settings.image.quality,
+        thresholds=settings.image.quality, word_confidences=[word.confidence for word in ocr.words],
     )
     if page_quality.rescan:
         log.warning("%s: flagged for re-scanning: %s", job.label, "; ".join(page_quality.reasons))
@@ -269,6 +275,7 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
             "recognised text with Tesseract (LSTM)",
             {"engine": f"tesseract {info.version}", "model": job.ocr_model, "psm": settings.ocr.page_segmentation_mode},
         ),
+        *((reread_step,) if reread_step else ()),
         *((corrected_step,) if corrected_step else ()),
         ProcessingStep(
             "transliterate", "Azerbaijani Cyrillic to Latin", {"rules_version": RULES_VERSION, "year": job.year}

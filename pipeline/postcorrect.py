@@ -30,6 +30,14 @@ of these rules, each of which holds for any Azerbaijani text, not just ours:
     (pipeline/wordlist.py), while exactly one way of swapping its к/ҝ is, gets
     that spelling (``кениш`` → ``ҝениш``). Two or none found: left alone.
 
+Which rules apply follows the item's language (``language``, its BCP 47
+tag) and the model: Azerbaijani items (``az``, or no language given) get the
+rule set of their model, as above; an item in any other language read with a
+Cyrillic model gets the generic Cyrillic profile ``Cyrl``, which is the
+``script`` rule alone, with only the look-alikes every Cyrillic alphabet
+shares (not Latin h, j and ə, whose twins һ, ј and ә are Azerbaijani letters):
+a Komi or Russian page must not be given Azerbaijani letters.
+
 Words Tesseract read with confidence below ``ocr.postcorrect_min_confidence``
 (or without one) are never touched: there the image may be unreadable, and a
 correction would be invention.
@@ -54,6 +62,7 @@ from digitize.transliteration.rules import az_lower, is_cyrillic
 
 __all__ = [
     "Correction", "Corrector", "PostCorrected", "apply", "corrector_for", "correct_word", "profile_for_model",
+    "profile_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,6 +70,9 @@ log = logging.getLogger(__name__)
 # Which rules an item gets, from the Tesseract model that read it (the model
 # is chosen from the item's language and script: settings.ocr.model_for).
 _PROFILES = {"Cyrillic": "az-Cyrl", "aze_cyrl": "az-Cyrl", "aze": "az-Latn"}
+# Models that read Cyrillic print: items in other languages read with them get the generic profile.
+_CYRILLIC_MODELS = frozenset({"Cyrillic", "aze_cyrl", "rus", "kaz", "uzb_cyrl", "ukr", "bel", "bul", "srp", "mkd",
+                              "kir", "tgk", "tat", "bak", "chv", "mon"})
 _LEXICON_MODEL = "aze"  # its word list is modern Latin Azerbaijani; Cyrillic words are compared through transliteration
 
 # Latin letter -> the Cyrillic letter it is drawn like, where that twin is
@@ -73,6 +85,8 @@ LATIN_TO_CYRILLIC = {
     "J": "Ј", "\u018f": "\u04d8",  # Ə -> Ә
 }
 _LATIN_AMBIGUOUS = frozenset("HyY")
+# the Latin letters whose Cyrillic twin only Azerbaijani has (һ, ј, ә)
+_AZERBAIJANI_TWINS = frozenset("hjJ\u0259\u01dd\u018f")
 CYRILLIC_TO_LATIN = {
     "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "ј": "j", "һ": "h", "у": "y",
     "\u04d9": "\u0259", "\u0456": "i", "\u0455": "s",  # ә -> ə, Ukrainian і -> i, Macedonian ѕ -> s
@@ -118,6 +132,16 @@ def profile_for_model(model: str) -> str | None:
     return profiles.pop() if len(profiles) == 1 else None
 
 
+def profile_for(model: str, language: str | None = None) -> str | None:
+    """The rule set for an item: its model's for Azerbaijani (or no language given),
+    "Cyrl" for any other language read with Cyrillic models, else None."""
+    code = (language or "az").split("-")[0].split("_")[0].lower()
+    if code == "az":
+        return profile_for_model(model)
+    names = {part.split("/")[-1] for part in model.split("+")}
+    return "Cyrl" if names <= _CYRILLIC_MODELS else None
+
+
 # -- rules on one word ---------------------------------------------------------
 
 def _script_repair(core: str, profile: str) -> str:
@@ -130,8 +154,9 @@ def _script_repair(core: str, profile: str) -> str:
     lat_votes = sum(1 for c in core if _is_latin(c) and c not in LATIN_TO_CYRILLIC and c not in _LATIN_AMBIGUOUS)
     if cyr_votes and lat_votes:
         return core  # a genuinely mixed token (Bakıда): no evidence which letters are wrong
-    if cyr_votes or (not lat_votes and profile == "az-Cyrl"):
-        if any(_is_latin(c) and c not in LATIN_TO_CYRILLIC for c in core):
+    if cyr_votes or (not lat_votes and profile in ("az-Cyrl", "Cyrl")):
+        if any(_is_latin(c) and (c not in LATIN_TO_CYRILLIC or (profile == "Cyrl" and c in _AZERBAIJANI_TWINS))
+               for c in core):
             return core
         return "".join(LATIN_TO_CYRILLIC.get(c, c) for c in core)
     if any(is_cyrillic(c) and c.isalpha() and c not in CYRILLIC_TO_LATIN for c in core):
@@ -292,7 +317,7 @@ class Corrector:
 
 
 def corrector_for(model: str, tessdata: Path, *, min_confidence: float, year: int | None = None,
-                  cache_dir: Path | None = None) -> Corrector | None:
+                  cache_dir: Path | None = None, language: str | None = None) -> Corrector | None:
     """The corrector for pages read with ``model``, or None when no rules apply to it.
 
     Without the Azerbaijani model's word list (tesseract-ocr-aze not
@@ -300,7 +325,7 @@ def corrector_for(model: str, tessdata: Path, *, min_confidence: float, year: in
     ``cache_dir``, the lexicon drawn from that list is kept there between
     runs (see :func:`_lower_lexicon`).
     """
-    profile = profile_for_model(model)
+    profile = profile_for(model, language)
     if profile is None:
         return None
     lexicon = None
@@ -379,9 +404,12 @@ def _write_lexicon(path: Path, words: frozenset[str]) -> None:
 
 
 def apply(page_div: str, *, model: str, tessdata: Path, min_confidence: float,
-          year: int | None = None, cache_dir: Path | None = None) -> tuple[str, ProcessingStep | None]:
-    """Correct a page of Tesseract hOCR; the page and the step that records it (None: no rules for ``model``)."""
-    corrector = corrector_for(model, tessdata, min_confidence=min_confidence, year=year, cache_dir=cache_dir)
+          year: int | None = None, cache_dir: Path | None = None,
+          language: str | None = None) -> tuple[str, ProcessingStep | None]:
+    """Correct a page of Tesseract hOCR; the page and the step that records it (None: no rules for ``model``
+    and ``language``)."""
+    corrector = corrector_for(model, tessdata, min_confidence=min_confidence, year=year, cache_dir=cache_dir,
+                              language=language)
     if corrector is None:
         return page_div, None
     result = corrector.page(page_div)

@@ -14,6 +14,7 @@ of the scan as delivered) 160-255.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,9 @@ import numpy as np
 from digitize.pipeline.model import PageQuality
 from digitize.settings import QualitySettings
 
-__all__ = ["ImageMeasures", "measure_image", "assess"]
+__all__ = ["ImageMeasures", "measure_image", "assess", "doubtful_share"]
+
+MIN_WORDS_FOR_SHARE = 20  # fewer words tell too little
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,13 @@ def measure_image(grey: np.ndarray, ocr: np.ndarray, focus: float | None) -> Ima
     )
 
 
+def doubtful_share(confidences: Sequence[float | None] | None, below: float) -> float | None:
+    """Share of words read below ``below`` (no confidence counts as below); None for fewer than 20 words."""
+    if not confidences or len(confidences) < MIN_WORDS_FOR_SHARE:
+        return None
+    return sum(1 for c in confidences if c is None or c < below) / len(confidences)
+
+
 def assess(
     measures: ImageMeasures,
     *,
@@ -58,8 +68,16 @@ def assess(
     confidence: float | None,
     words: int,
     thresholds: QualitySettings,
+    word_confidences: Sequence[float | None] | None = None,
 ) -> PageQuality:
-    """The page's quality record: measures, ``blank``, ``rescan`` and reasons."""
+    """The page's quality record: measures, ``blank``, ``rescan`` and reasons.
+
+    ``word_confidences`` (each word's, as Tesseract gave it): a page with more
+    than ``max_doubtful_word_share`` of its words below
+    ``doubtful_word_confidence`` is flagged; on real print that share
+    tells the pages with many misread words better than the mean confidence
+    (see the settings' descriptions for the measurement).
+    """
     blank = measures.ink_share < thresholds.blank_ink_share and words == 0
     reasons: list[str] = []
     if dpi < thresholds.min_dpi:
@@ -72,6 +90,10 @@ def assess(
         if confidence is None or confidence < thresholds.min_confidence:
             shown = "none" if confidence is None else f"{confidence:.0f}"
             reasons.append(f"OCR confidence {shown} < {thresholds.min_confidence:.0f}")
+        share = doubtful_share(word_confidences, thresholds.doubtful_word_confidence)
+        if share is not None and share > thresholds.max_doubtful_word_share:
+            reasons.append(f"{share:.0%} of the words read below confidence {thresholds.doubtful_word_confidence:.0f} "
+                           f"(> {thresholds.max_doubtful_word_share:.0%}): many words are likely misread")
     if measures.spread_suspected:
         reasons.append("looks like a two-page spread but was not split (item.toml: spreads = true splits every frame)")
     return PageQuality(

@@ -30,6 +30,9 @@ __all__ = [
     "find_tessdata",
     "check_model",
     "recognize_hocr",
+    "recognize_with_alternatives",
+    "Recognition",
+    "WordReading",
     "OCRTimeoutError",
     "strip_confidence",
 ]
@@ -183,22 +186,103 @@ def recognize_hocr(
     """
     api = _api(model, tessdata, psm)
     try:
-        api.SetImage(image)
-        api.SetSourceResolution(max(70, int(round(dpi))))
-        started = time.monotonic()
-        if not api.Recognize(timeout=_milliseconds(timeout)):
-            if timeout and time.monotonic() - started >= timeout:
-                raise OCRTimeoutError(
-                    f"Tesseract did not finish the page within {timeout:g} s (ocr.timeout_seconds, "
-                    "DIGITIZE_OCR__TIMEOUT_SECONDS); check the scan, or raise the timeout"
-                )
-            raise OCRError("Tesseract failed to recognise the page")
-        hocr = api.GetHOCRText(0)
-        words = api.AllWordConfidences()
-        confidence = (sum(words) / len(words)) if words else None
+        _start(api, image, dpi, timeout)
+        return _results(api)
     finally:
         api.Clear()
-    return hocr or "", confidence
+
+
+@dataclass(frozen=True)
+class WordReading:
+    """One word as Tesseract's LSTM read it, with the other letters it considered.
+
+    ``letters`` holds, per letter of ``text``, the choices of the LSTM
+    (``lstm_choice_mode`` 2) as (text, confidence 0-100), best first;
+    ``bbox`` is the word's box in the image (x0, y0, x1, y1), as in the hOCR.
+    """
+
+    text: str
+    confidence: float
+    bbox: tuple[int, int, int, int]
+    letters: tuple[tuple[tuple[str, float], ...], ...]
+
+
+@dataclass(frozen=True)
+class Recognition:
+    page_div: str
+    confidence: float | None
+    words: tuple[WordReading, ...]
+
+
+def recognize_with_alternatives(
+    image: Image.Image, *, model: str, dpi: float, tessdata: Path, psm: int = 3, timeout: float | None = None
+) -> Recognition:
+    """Like :func:`recognize_hocr`, and each word's letter alternatives (for pipeline/reread.py).
+
+    The alternatives come from the same recognition (the LSTM's choices kept
+    with ``lstm_choice_mode`` 2), so they cost no second reading.
+    """
+    api = _api(model, tessdata, psm)
+    try:
+        api.SetVariable("lstm_choice_mode", "2")
+        _start(api, image, dpi, timeout)
+        # back to no choices before the hOCR is made: with them it would carry the choices as text
+        api.SetVariable("lstm_choice_mode", "0")
+        page_div, confidence = _results(api)
+        words = _word_readings(api)
+    finally:
+        api.SetVariable("lstm_choice_mode", "0")
+        api.Clear()
+    return Recognition(page_div, confidence, words)
+
+
+def _start(api: Any, image: Image.Image, dpi: float, timeout: float | None) -> None:
+    api.SetImage(image)
+    api.SetSourceResolution(max(70, int(round(dpi))))
+    started = time.monotonic()
+    if not api.Recognize(timeout=_milliseconds(timeout)):
+        if timeout and time.monotonic() - started >= timeout:
+            raise OCRTimeoutError(
+                f"Tesseract did not finish the page within {timeout:g} s (ocr.timeout_seconds, "
+                "DIGITIZE_OCR__TIMEOUT_SECONDS); check the scan, or raise the timeout"
+            )
+        raise OCRError("Tesseract failed to recognise the page")
+
+
+def _results(api: Any) -> tuple[str, float | None]:
+    hocr = api.GetHOCRText(0)
+    words = api.AllWordConfidences()
+    return hocr or "", (sum(words) / len(words)) if words else None
+
+
+def _word_readings(api: Any) -> tuple[WordReading, ...]:
+    tesserocr = _import_tesserocr()
+    level_word, level_symbol = tesserocr.RIL.WORD, tesserocr.RIL.SYMBOL
+    found: list[WordReading] = []
+    iterator = api.GetIterator()
+    if iterator is None:
+        return ()
+    while True:
+        if iterator.IsAtBeginningOf(level_word):
+            text = iterator.GetUTF8Text(level_word) or ""
+            box = iterator.BoundingBox(level_word)
+            confidence = iterator.Confidence(level_word)
+            letters: list[tuple[tuple[str, float], ...]] = []
+            while True:
+                # the letter read first, then the LSTM's other choices for it
+                letter = iterator.GetUTF8Text(level_symbol) or ""
+                best = (letter, round(iterator.Confidence(level_symbol), 1))
+                letters.append((best, *((c.GetUTF8Text(), round(c.Confidence(), 1))
+                                        for c in iterator.GetChoiceIterator() if c.GetUTF8Text() != letter)))
+                if iterator.IsAtFinalElement(level_word, level_symbol) or not iterator.Next(level_symbol):
+                    break
+            if text.strip() and box is not None:
+                found.append(WordReading(text, round(confidence, 2), tuple(box), tuple(letters)))
+            if not iterator.Next(level_symbol):
+                break
+        elif not iterator.Next(level_symbol):
+            break
+    return tuple(found)
 
 
 def _milliseconds(timeout: float | None) -> int:

@@ -367,7 +367,8 @@ def jpeg_artifacts(image: Image.Image, quality: int) -> Image.Image:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     buffer.seek(0)
-    with Image.open(buffer) as decoded:
+    decoded = Image.open(buffer)  # not "as": Pillow 12's Image.__enter__ is untyped (iiif-prezi3 caps Pillow at 12.0)
+    with decoded:
         return decoded.convert(image.mode)
 
 

@@ -31,47 +31,67 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import (
     ColumnElement,
+    String,
     and_,
-    case,
+    cast,
     create_engine,
     delete,
     event,
     func,
+    literal,
+    literal_column,
     or_,
     select,
     true,
+    union_all,
 )
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import InstrumentedAttribute, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from digitize.archive.records import ItemRecord
 from digitize.errors import CatalogError, ReviewError
+from digitize.storage import fulltext
 from digitize.storage.catalog_records import (
     CatalogEvent,
     CatalogFile,
     CatalogItem,
     CatalogPage,
     ChangedItem,
+    FacetCount,
     KeptObject,
     RegisteredItem,
     Registration,
     Replacement,
     ReviewDecision,
     ReviewState,
+    SearchHit,
     SearchQuery,
     SearchResult,
+    SearchSort,
+    Viewer,
 )
 from digitize.storage.catalog_schema import SCHEMA_HEAD, migrate, schema_revision
 from digitize.storage.catalog_tables import Base, BatchRow, EventRow, FileRow, ItemRow, PageRow
 from digitize.storage.catalog_tables import now as _now
-from digitize.storage.search import AUTHORS_FIELD, TITLE_FIELD, field_pattern, fold, like_pattern, meta_search
+from digitize.storage.search import (
+    PAGE_SEPARATOR,
+    Term,
+    fold,
+    index_text,
+    make_snippet,
+    meta_search,
+    page_hits,
+    page_index_text,
+    query_terms,
+    title_sort_key,
+)
 
 __all__ = [
     "SCHEMA_HEAD",
@@ -89,8 +109,11 @@ __all__ = [
     "Replacement",
     "ReviewDecision",
     "ReviewState",
+    "FacetCount",
+    "SearchHit",
     "SearchQuery",
     "SearchResult",
+    "SearchSort",
     "fold",
 ]
 
@@ -111,6 +134,11 @@ class _SearchFields(TypedDict, total=False):
     include_withdrawn: bool
     limit: int
     offset: int
+    language: str | None
+    script: str | None
+    sort: SearchSort
+    viewer: Viewer | None
+    facets: bool
 
 
 class Catalog:
@@ -149,17 +177,51 @@ class Catalog:
         return schema_revision(self.engine)
 
     def _fill_search_forms(self) -> None:
-        """Compute search forms for items registered before they existed."""
-        with self._sessions.begin() as session:
-            rows = session.scalars(select(ItemRow).where(ItemRow.meta_search.is_(None))).all()
-            for row in rows:
-                row.meta_search = _meta_search(row)
-                texts = session.scalars(
-                    select(PageRow.original_text).where(PageRow.item_id == row.id).order_by(PageRow.seq)
-                )
-                row.text_search = fold("\n".join(texts))
-            if rows:
-                log.info("catalog: computed search forms of %d items", len(rows))
+        """Compute search forms (and so index) items registered before they existed (revisions 0002, 0007)."""
+        filled = 0
+        while True:
+            with self._sessions.begin() as session:
+                rows = session.scalars(
+                    select(ItemRow).where(ItemRow.search_title.is_(None)).order_by(ItemRow.id).limit(500)
+                ).all()
+                for row in rows:
+                    _set_search_forms(row)
+                    row.text_search = _item_index_text(session, row.id)
+                filled += len(rows)
+            if len(rows) < 500:
+                break
+            log.info("catalog: indexed %d items so far", filled)
+        if filled:
+            log.info("catalog: computed search forms of %d items", filled)
+
+    def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Rebuild the full-text index from the page texts: every item's search forms, then the index.
+
+        For catalogs indexed by an older rule or whose index was damaged;
+        one transaction, so readers see the old index until it is done.
+        ``progress(done, total)`` is called now and then. Returns how many
+        items were indexed.
+        """
+        try:
+            with self._sessions.begin() as session:
+                conn = session.connection()
+                fulltext.drop(conn)
+                ids = list(session.scalars(select(ItemRow.id).order_by(ItemRow.id)))
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start:start + 500]
+                    for row in session.scalars(select(ItemRow).where(ItemRow.id.in_(chunk))):
+                        _set_search_forms(row)
+                        row.text_search = _item_index_text(session, row.id)
+                    session.flush()
+                    session.expunge_all()
+                    if progress is not None:
+                        progress(min(start + 500, len(ids)), len(ids))
+                fulltext.create(conn)
+                fulltext.rebuild(conn)
+        except SQLAlchemyError as exc:
+            reason = catalog_error_reason(exc)
+            raise CatalogError(f"rebuilding the full-text index of {self.where} failed: {reason}") from exc
+        return len(ids)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -216,9 +278,10 @@ class Catalog:
                 row.status = "available"
                 row.updated_at = _now()
                 row.registration_hash = digest
-                row.meta_search = _meta_search(row)
-                row.text_search = fold("\n".join(original for original, _ in texts))
+                _set_search_forms(row)
+                row.text_search = PAGE_SEPARATOR.join(page_index_text(original, latin) for original, latin in texts)
                 session.flush()
+                fulltext.add_words(session.connection(), _index_words(row))
                 session.execute(delete(FileRow).where(FileRow.item_id == row.id))
                 session.execute(delete(PageRow).where(PageRow.item_id == row.id))
                 session.expire(row, ["files"])
@@ -329,7 +392,7 @@ class Catalog:
                 changed = {k: [before.get(k), after.get(k)] for k in sorted(set(before) | set(after))
                            if before.get(k) != after.get(k)}
                 if changed:
-                    row.meta_search = _meta_search(row)
+                    _set_search_forms(row)
                     row.updated_at = _now()
                     # The catalog now differs from what the item's files say: the next
                     # registration of this item, changed or not, is written in full.
@@ -439,69 +502,121 @@ class Catalog:
             return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
     def search(self, query: SearchQuery | None = None, **fields: Unpack[_SearchFields]) -> SearchResult:
-        """Items matching ``query`` (or the same fields as keywords), best first.
+        """Items matching ``query`` (or the same fields as keywords), one page of them, best first.
 
-        Items whose title, authors or collection hold every word come before
-        items that match only in the full text; then by title. Withdrawn
-        items are left out unless ``include_withdrawn``.
+        Found through the full-text index (``storage.fulltext``): every word
+        of the query must be in the item's metadata or its text (see
+        ``SearchQuery`` for how words match and whose text is searched).
+        By relevance, items whose metadata holds every word come first, then
+        by the engine's rank (bm25 / ts_rank), then by title in Azerbaijani
+        order; with no words, by title. Withdrawn and unpublished items are
+        left out unless ``include_withdrawn``. Each item found comes with
+        the pages its words are on and a passage with them marked.
         """
         query = query or SearchQuery(**fields)
-        conditions: list[ColumnElement[bool]] = []
-        words = fold(query.text).split()
-        meta_hits: list[ColumnElement[bool]] = []
-        for word in words:
-            pattern = like_pattern(word)
-            meta_hit = ItemRow.meta_search.like(pattern, escape="\\")
-            meta_hits.append(meta_hit)
-            conditions.append(or_(meta_hit, ItemRow.text_search.like(pattern, escape="\\")))
-        for field, value in ((TITLE_FIELD, query.title), (AUTHORS_FIELD, query.author)):
-            for word in fold(value).split():
-                conditions.append(ItemRow.meta_search.like(field_pattern(word, field), escape="\\"))
-        if query.year is not None:
-            conditions.append(ItemRow.year == query.year)
-        if query.year_from is not None:
-            conditions.append(ItemRow.year >= query.year_from)
-        if query.year_to is not None:
-            conditions.append(ItemRow.year <= query.year_to)
-        if query.kind:
-            conditions.append(ItemRow.kind == query.kind)
-        if query.collection:
-            conditions.append(ItemRow.collection == query.collection)
-        if not query.include_withdrawn:
-            conditions.append(_public())
+        text_terms = query_terms(query.text)
+        terms: list[tuple[Term, fulltext.Field]] = [(t, "any") for t in text_terms]
+        terms += [(t, "title") for t in query_terms(query.title)]
+        terms += [(t, "authors") for t in query_terms(query.author)]
+        if not terms and any(value.strip() for value in (query.text, query.title, query.author)):
+            return SearchResult(0, [], query, notice="the search holds no letter or digit to look for")
+        conditions = _filters(query)
+        try:
+            with self._sessions() as session:
+                return self._search(session, query, terms, text_terms, conditions)
+        except SQLAlchemyError as exc:
+            reason = catalog_error_reason(exc)
+            raise CatalogError(f"searching {self.where} failed: {reason}") from exc
+
+    def _search(
+        self,
+        session: Session,
+        query: SearchQuery,
+        terms: list[tuple[Term, fulltext.Field]],
+        text_terms: tuple[Term, ...],
+        conditions: list[ColumnElement[bool]],
+    ) -> SearchResult:
+        viewer = query.viewer or Viewer()
+        columns: list[Any] = [ItemRow]
+        base = select(ItemRow.id)
+        meta = None
+        if terms:
+            matched = fulltext.match(self.engine.dialect.name, terms).query.subquery("fulltext_match")
+            meta = matched.c.meta
+            base = base.join(matched, matched.c.id == ItemRow.id)
+            # The page text of an item counts only for a viewer who may read it; its metadata for everyone.
+            conditions = [*conditions, or_(matched.c.meta == 1, _text_readable(viewer, query.include_withdrawn))]
+            columns += [matched.c.meta, matched.c.score]
         where = and_(*conditions) if conditions else true()
-        order: list[ColumnElement[int] | InstrumentedAttribute[str] | InstrumentedAttribute[str | None]] = [
-            ItemRow.meta_search, ItemRow.identifier,
-        ]
-        if meta_hits:
-            order.insert(0, case((and_(*meta_hits), 0), else_=1))
+        order: list[Any]
+        sort = query.sort if terms or query.sort is not SearchSort.RELEVANCE else SearchSort.TITLE
+        if sort is SearchSort.RELEVANCE:
+            order = [meta.desc(), matched.c.score, ItemRow.title_sort, ItemRow.identifier]  # type: ignore[union-attr]
+        elif sort is SearchSort.TITLE:
+            order = [ItemRow.title_sort, ItemRow.identifier]
+        elif sort is SearchSort.YEAR:
+            order = [ItemRow.year.is_(None), ItemRow.year, ItemRow.title_sort, ItemRow.identifier]
+        else:
+            order = [ItemRow.year.is_(None), ItemRow.year.desc(), ItemRow.title_sort, ItemRow.identifier]
         limit = max(0, min(query.limit, 1000))
-        page = select(ItemRow).where(where).order_by(*order).limit(limit).offset(max(0, query.offset))
-        with self._sessions() as session:
-            if self.engine.dialect.name == "postgresql":
-                # One pass gives the page and, by a window, the total: 1.6x
-                # faster on PostgreSQL (bench/search_latency.py), 1.8x slower
-                # on SQLite, which then materialises every match.
-                rows = session.execute(page.add_columns(func.count().over())).all()
-                if rows:
-                    return SearchResult(int(rows[0][1]), [_catalog_item(row) for row, _ in rows], query)
-            total = int(session.scalar(select(func.count()).select_from(ItemRow).where(where)) or 0)
-            found = list(session.scalars(page)) if total else []
-            return SearchResult(total, [_catalog_item(row) for row in found], query)
+        page = base.with_only_columns(*columns).where(where).order_by(*order).limit(limit).offset(max(0, query.offset))
+        facets: dict[str, list[FacetCount]] = {}
+        if query.facets:
+            facets = _facets(session, base.where(where))
+            total = sum(f.count for f in facets["kind"])
+        else:
+            total = int(session.scalar(select(func.count()).select_from(base.where(where).subquery())) or 0)
+        rows = session.execute(page).all() if total else []
+        items = [_catalog_item(row[0]) for row in rows]
+        in_meta = {row[0].id: bool(row[1]) for row in rows} if terms else {}
+        hits = self._hits(session, rows, items, text_terms, viewer, in_meta)
+        suggestion = None
+        if not total and text_terms:
+            suggestion = _suggestion(session, query.text, text_terms)
+        return SearchResult(total, items, query, hits=hits, facets=facets, suggestion=suggestion)
+
+    def _hits(
+        self,
+        session: Session,
+        rows: Sequence[Any],
+        items: list[CatalogItem],
+        terms: tuple[Term, ...],
+        viewer: Viewer,
+        in_meta: dict[int, bool],
+    ) -> list[SearchHit]:
+        """Pages and a marked passage of each item found, from the items the viewer may read."""
+        readable = {row[0].id for row, item in zip(rows, items, strict=True) if terms and item.readable_by(viewer)}
+        pages = _page_positions(session, readable, terms)
+        best = {(item_id, seqs[0]) for item_id, seqs in pages.items() if seqs}
+        texts: dict[tuple[int, int], str] = {}
+        if best:
+            found = session.execute(
+                select(PageRow.item_id, PageRow.seq, PageRow.original_text).where(
+                    or_(*(and_(PageRow.item_id == i, PageRow.seq == seq) for i, seq in best))
+                )
+            )
+            texts = {(i, seq): original for i, seq, original in found}
+        hits = []
+        for row, item in zip(rows, items, strict=True):
+            seqs = pages.get(row[0].id, [])
+            snippet = make_snippet(seqs[0], texts.get((row[0].id, seqs[0]), ""), terms) if seqs else None
+            hits.append(SearchHit(item.identifier, tuple(seqs), snippet, in_meta.get(row[0].id, False)))
+        return hits
 
     def matching_pages(self, identifier: str, text: str, limit: int = 50) -> list[int]:
-        """Pages of an item whose text holds every word of ``text`` (either script)."""
-        words = fold(text).split()
-        if not words:
+        """Pages of an item whose text holds every word of ``text`` (either script, without diacritics), in order.
+
+        The caller has checked that the reader may read the item's text.
+        """
+        terms = query_terms(text)
+        if not terms:
             return []
-        found = []
-        for seq, original, _ in self.page_texts(identifier):
-            folded = fold(original)
-            if all(word in folded for word in words):
-                found.append(seq)
-                if len(found) >= limit:
-                    break
-        return found
+        with self._sessions() as session:
+            item_id = session.scalar(select(ItemRow.id).where(ItemRow.identifier == identifier))
+            if item_id is None:
+                return []
+            every = _page_positions(session, {item_id}, terms, every_only=True).get(item_id, [])
+            return sorted(every)[:limit]
 
     def collections(self, *, include_withdrawn: bool = False) -> list[str]:
         """Collections that have (available) items."""
@@ -586,6 +701,153 @@ class Catalog:
         except SQLAlchemyError as exc:
             reason = catalog_error_reason(exc)
             raise CatalogError(f"recording the end of the batch in {self.where} failed: {reason}") from exc
+
+
+def _filters(query: SearchQuery) -> list[ColumnElement[bool]]:
+    """The query's conditions on the item's fields (not its words)."""
+    conditions: list[ColumnElement[bool]] = []
+    if query.year is not None:
+        conditions.append(ItemRow.year == query.year)
+    if query.year_from is not None:
+        conditions.append(ItemRow.year >= query.year_from)
+    if query.year_to is not None:
+        conditions.append(ItemRow.year <= query.year_to)
+    for column, value in (
+        (ItemRow.kind, query.kind), (ItemRow.collection, query.collection),
+        (ItemRow.language, query.language), (ItemRow.script, query.script),
+    ):
+        if value:
+            conditions.append(column == value)
+    if not query.include_withdrawn:
+        conditions.append(_public())
+    return conditions
+
+
+_FACETS = ("decade", "collection", "kind", "language", "script")
+
+
+def _facets(session: Session, matches: Any) -> dict[str, list[FacetCount]]:
+    """Counts of the matching items by decade, collection, kind, language and script (one query)."""
+    hits = (
+        select(ItemRow.year, ItemRow.collection, ItemRow.kind, ItemRow.language, ItemRow.script)
+        .join_from(matches.subquery("facet_ids"), ItemRow, literal_column("facet_ids.id") == ItemRow.id)
+        .cte("facet_hits")
+    )
+    decade = (hits.c.year // 10) * 10
+    parts = [
+        select(literal("decade"), cast(decade, String), func.count()).where(hits.c.year.is_not(None)).group_by(decade),
+        *(
+            select(literal(name), cast(hits.c[name], String), func.count())
+            .where(hits.c[name].is_not(None)).group_by(hits.c[name])
+            for name in ("collection", "language", "script")
+        ),
+        select(literal("kind"), hits.c.kind, func.count()).group_by(hits.c.kind),
+    ]
+    facets: dict[str, list[FacetCount]] = {name: [] for name in _FACETS}
+    for name, value, count in session.execute(union_all(*parts)):
+        label = f"{value}–{int(value) + 9}" if name == "decade" else str(value)
+        facets[str(name)].append(FacetCount(str(value), label, int(count)))
+    for name, values in facets.items():
+        if name == "decade":
+            values.sort(key=lambda f: int(f.value))
+        else:
+            values.sort(key=lambda f: (-f.count, title_sort_key(f.value)))
+    return facets
+
+
+def _page_positions(
+    session: Session, item_ids: set[int], terms: Sequence[Term], *, every_only: bool = False
+) -> dict[int, list[int]]:
+    """Per item, the page numbers holding the query's words: every word first, then some."""
+    if not item_ids or not terms:
+        return {}
+    rows = session.execute(select(ItemRow.id, ItemRow.text_search).where(ItemRow.id.in_(item_ids)))
+    texts: dict[int, str | None] = {item_id: index for item_id, index in rows}
+    seqs: dict[int, list[int]] = {}
+    for item_id, seq in session.execute(
+        select(PageRow.item_id, PageRow.seq).where(PageRow.item_id.in_(item_ids)).order_by(PageRow.item_id, PageRow.seq)
+    ):
+        seqs.setdefault(item_id, []).append(seq)
+    found = {}
+    for item_id, index in texts.items():
+        every, some = page_hits(index or "", terms)
+        numbers = seqs.get(item_id, [])
+        positions = every if every_only else every + some
+        found[item_id] = [numbers[p] for p in positions if p < len(numbers)]
+    return found
+
+
+def _suggestion(session: Session, text: str, terms: Sequence[Term]) -> str | None:
+    """The query with each word the index lacks replaced by its nearest word (None: nothing to offer)."""
+    conn = session.connection()
+    words = []
+    changed = False
+    for term in terms:
+        nearest = fulltext.suggest(conn, term.word)
+        if nearest is not None and not _has_word(session, term):
+            words.append(nearest)
+            changed = True
+        else:
+            words.append(term.word)
+    return " ".join(words) if changed else None
+
+
+def _has_word(session: Session, term: Term) -> bool:
+    matched = fulltext.match(session.get_bind().dialect.name, [(term, "any")]).query.subquery()
+    return session.execute(select(matched.c.id).limit(1)).first() is not None
+
+
+def _text_readable(viewer: Viewer, include_withdrawn: bool = False) -> ColumnElement[bool]:
+    """May ``viewer`` read an item's text: the SQL form of ``CatalogItem.refusal`` (a test holds them equal).
+
+    Published and not withdrawn; staff read everything; others only after
+    the embargo, and only a public item, or a reading-room item from the
+    reading room.
+    """
+    if viewer.is_staff:
+        return true() if include_withdrawn else _public()
+    today = datetime.now(UTC).date()
+    levels = ["public", "reading-room"] if viewer.in_reading_room else ["public"]
+    return and_(
+        _public(),
+        or_(ItemRow.embargo_until.is_(None), ItemRow.embargo_until <= today),
+        ItemRow.access.in_(levels),
+    )
+
+
+def _set_search_forms(row: ItemRow) -> None:
+    """The item's metadata in its search forms: the title's sort key, the old LIKE form and the index's form."""
+    row.meta_search = _meta_search(row)
+    row.title_sort = title_sort_key(row.title_latin or row.title)
+    row.search_title = _unique_words(row.title, row.title_latin, *(row.parallel_titles or ()))
+    row.search_authors = _unique_words(*(row.authors or ()), *(row.authors_latin or ()))
+    row.search_other = _unique_words(
+        row.collection, row.inventory_number, row.identifier, row.series, row.publisher, row.place,
+        *(row.subjects or ()),
+    )
+
+
+def _unique_words(*values: str | None) -> str:
+    seen: dict[str, None] = {}
+    for value in values:
+        for word in index_text(value).split():
+            seen.setdefault(word, None)
+    return " ".join(seen)
+
+
+def _item_index_text(session: Session, item_id: int) -> str:
+    """An item's pages in the index's form (from the stored page texts)."""
+    rows = session.execute(
+        select(PageRow.original_text, PageRow.latin_text).where(PageRow.item_id == item_id).order_by(PageRow.seq)
+    )
+    return PAGE_SEPARATOR.join(page_index_text(original, latin) for original, latin in rows)
+
+
+def _index_words(row: ItemRow) -> set[str]:
+    words: set[str] = set()
+    for value in (row.search_title, row.search_authors, row.search_other, row.text_search):
+        words.update((value or "").split())
+    return words
 
 
 def _page_texts(page: CatalogPage) -> tuple[str, str]:

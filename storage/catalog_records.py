@@ -7,12 +7,13 @@ CLI read attributes (``item.status``), never string keys.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 
 from digitize.archive.records import ItemRecord
+from digitize.storage.search import Snippet
 
 __all__ = [
     "CatalogEvent",
@@ -26,8 +27,11 @@ __all__ = [
     "Replacement",
     "ReviewDecision",
     "ReviewState",
+    "FacetCount",
+    "SearchHit",
     "SearchQuery",
     "SearchResult",
+    "SearchSort",
     "Viewer",
 ]
 
@@ -239,13 +243,28 @@ class CatalogEvent:
     detail: str | None
 
 
+class SearchSort(StrEnum):
+    """How results are ordered: by relevance (the default for a query), title (Azerbaijani order) or year."""
+
+    RELEVANCE = "relevance"
+    TITLE = "title"
+    YEAR = "year"
+    YEAR_DESC = "year-desc"
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     """What a reader asks for; every field is optional and they combine with AND.
 
     ``text`` matches title, authors, collection, identifiers and the full text;
-    ``title`` and ``author`` match only those fields. Words match anywhere
-    (substrings), in either script.
+    ``title`` and ``author`` match only those fields. Words match in either
+    script and without diacritics (``seki`` finds ``şəki`` and ``шәки``), as
+    prefixes from three letters on (``kitab`` finds ``kitablar``); see
+    ``storage.search.query_terms``. The page text of an item matches only
+    for a ``viewer`` who may read it (``CatalogItem.refusal``; None: an
+    anonymous reader outside the reading room); its metadata matches for
+    everyone. ``facets``: count the matches by decade, collection, kind,
+    language and script.
     """
 
     text: str = ""
@@ -259,13 +278,51 @@ class SearchQuery:
     include_withdrawn: bool = False
     limit: int = 20
     offset: int = 0
+    language: str | None = None
+    script: str | None = None
+    sort: SearchSort = SearchSort.RELEVANCE
+    viewer: Viewer | None = None
+    facets: bool = False
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """Where a found item holds the query's words: its pages (best first) and a passage of the best one."""
+
+    identifier: str
+    pages: tuple[int, ...] = ()
+    snippet: Snippet | None = None
+    in_metadata: bool = False
+
+
+@dataclass(frozen=True)
+class FacetCount:
+    """One value of a facet and how many found items have it (``value`` as the query's field takes it)."""
+
+    value: str
+    label: str
+    count: int
 
 
 @dataclass(frozen=True)
 class SearchResult:
+    """The items found (one page of them), ``total`` in all, and per item where the words are.
+
+    ``hits`` has one entry per item, in the same order; ``facets`` maps
+    ``decade``, ``collection``, ``kind``, ``language``, ``script`` to counts
+    (empty unless the query asked for them); ``notice`` says why a query
+    found nothing by its form (no letter or digit in it); ``suggestion`` is
+    the query with a misspelt word replaced by the nearest word the index
+    holds, when nothing was found.
+    """
+
     total: int
     items: list[CatalogItem]
     query: SearchQuery
+    hits: list[SearchHit] = field(default_factory=list)
+    facets: dict[str, list[FacetCount]] = field(default_factory=dict)
+    notice: str | None = None
+    suggestion: str | None = None
 
 
 @dataclass(frozen=True)

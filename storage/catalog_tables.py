@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ["Base", "BatchRow", "ItemRow", "FileRow", "PageRow", "EventRow", "UserRow", "StaffSessionRow", "now"]
@@ -63,7 +63,15 @@ class ItemRow(Base):
     # Search forms (see ``storage.search.fold``): title, authors, collection and
     # identifiers; and the whole text of every page.
     meta_search: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The full-text index's form (revision 0007, ``storage.search.plain``: accent-free, both
+    # scripts), which ``storage.fulltext`` indexes: title, authors, the other identifying
+    # fields, and every page's text (pages separated by ``search.PAGE_SEPARATOR``).
+    search_title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    search_authors: Mapped[str | None] = mapped_column(Text, nullable=True)
+    search_other: Mapped[str | None] = mapped_column(Text, nullable=True)
     text_search: Mapped[str | None] = mapped_column(Text, nullable=True, deferred=True)  # large: load on demand
+    # The title's ICU sort key for Azerbaijani (``search.title_sort_key``): Ə after E, not last.
+    title_sort: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, index=True)
     # Hash of what was registered: an identical re-registration changes nothing
     # (so harvesters do not fetch unchanged records again).
     registration_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -133,6 +133,15 @@ class LocalObjectStore(ObjectStore):
         except OSError as exc:
             raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
+    def open_range(self, key: str, start: int, length: int) -> BinaryIO:
+        stream = self.open_read(key)
+        try:
+            stream.seek(start)
+        except OSError as exc:
+            stream.close()
+            raise StorageError(f"cannot read {key!r} from byte {start}: {exc.strerror or exc}") from exc
+        return stream
+
     def delete(self, key: str) -> None:
         path = self._path(key)
         try:

@@ -170,6 +170,27 @@ class ObjectStore(ABC):
     def open_read(self, key: str) -> BinaryIO:
         """A binary stream of the object's bytes; close it when done."""
 
+    def open_range(self, key: str, start: int, length: int) -> BinaryIO:
+        """A binary stream of ``length`` bytes of the object from byte ``start`` (HTTP ``Range``); close it when done.
+
+        This default reads and drops the bytes before ``start``; backends
+        override it to seek (a local file) or to ask for the range (S3), so a
+        reader jumping to the end of a 500 MB PDF costs only what it reads.
+        The stream may run past ``length``: read no more than asked.
+        """
+        stream = self.open_read(key)
+        try:
+            skip = start
+            while skip > 0:
+                dropped = stream.read(min(skip, checksums.READ_CHUNK))
+                if not dropped:
+                    break
+                skip -= len(dropped)
+        except BaseException:
+            stream.close()
+            raise
+        return stream
+
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object; removing a missing object is not an error."""

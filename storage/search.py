@@ -8,10 +8,36 @@ made one), and queries are folded the same way, so ``Азәрбајҹан`` and
 
 from __future__ import annotations
 
+import html
+import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
-__all__ = ["fold", "like_pattern", "field_pattern", "meta_search", "TITLE_FIELD", "AUTHORS_FIELD"]
+from digitize.errors import SearchQueryError
+
+__all__ = [
+    "AUTHORS_FIELD",
+    "MAX_TERMS",
+    "PAGE_SEPARATOR",
+    "TITLE_FIELD",
+    "Snippet",
+    "Term",
+    "field_pattern",
+    "fold",
+    "index_text",
+    "like_pattern",
+    "make_snippet",
+    "meta_search",
+    "page_hits",
+    "page_index_text",
+    "plain",
+    "plain_words",
+    "query_terms",
+    "title_sort_key",
+]
 
 _I_FOLD = str.maketrans({"İ": "i", "I": "i", "ı": "i"})
 
@@ -68,3 +94,193 @@ def meta_search(
         identifier.lower(),
     ]
     return _FIELD_SEP.join(parts)
+
+
+# -- the full-text index's form (accent-free) and what a query asks for -------------------------------
+
+# ə has no decomposition in Unicode; the other Azerbaijani letters (ç ğ ö ş ü) lose their marks by NFD.
+_PLAIN_FOLD = str.maketrans({"ə": "e", "ı": "i", "ß": "ss", "ø": "o", "đ": "d", "ł": "l", "æ": "ae", "œ": "oe"})
+# A word of the index: letters and digits (what FTS5's unicode61 tokenizer and PostgreSQL's
+# parser both keep whole once the text is plain); everything else separates words.
+_WORD = re.compile(r"[^\W_]+")
+_SPACES = re.compile(r"\s+")
+# Pages are separated by this in an item's index text (both engines treat it as a space).
+PAGE_SEPARATOR = "\f"
+# Longest word kept in the index and in queries (PostgreSQL refuses lexemes over 2 KB; no word is this long).
+_MAX_WORD = 60
+# Most words a query may hold; more is answered with a SearchQueryError.
+MAX_TERMS = 32
+
+
+@lru_cache(maxsize=1)
+def _collator() -> Any:
+    import icu  # PyICU
+
+    return icu.Collator.createInstance(icu.Locale("az"))
+
+
+def title_sort_key(title: str | None) -> bytes:
+    """The ICU sort key of a title in Azerbaijani order (``Ç`` after ``C``, ``Ə`` after ``E``, ``I`` before ``İ``).
+
+    Stored beside the title, so both databases sort by comparing bytes
+    and neither needs a collation of its own.
+    """
+    key: bytes = _collator().getSortKey(unicodedata.normalize("NFC", title or ""))
+    return key
+
+
+def plain(value: str | None) -> str:
+    """The accent-free search form: ``fold`` (Latin, lower case, one kind of i), then without diacritics.
+
+    ``şəki``, ``шәки`` and ``seki`` are all ``seki``; ``Azərbaycan`` is
+    ``azerbaycan``. The full-text index holds this form and queries are made
+    plain the same way, so a reader without Azerbaijani letters on the
+    keyboard finds what they meant.
+    """
+    folded = fold(value).translate(_PLAIN_FOLD)
+    decomposed = unicodedata.normalize("NFD", folded)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def plain_words(value: str | None) -> list[str]:
+    """The words of ``value`` as the index holds them (``plain``, split into letters and digits)."""
+    return [word[:_MAX_WORD] for word in _WORD.findall(plain(value))]
+
+
+def index_text(value: str | None) -> str:
+    """``value`` in the index's form: its plain words joined by single spaces."""
+    return " ".join(plain_words(value))
+
+
+def page_index_text(original: str, latin: str) -> str:
+    """One page in the index's form: both scripts, the Latin only when it adds words.
+
+    The Cyrillic original made plain is the Latin transliteration made
+    plain in nearly every case; where the stored Latin text differs (post-
+    corrected, or a mixed-script page), its words are indexed too.
+    """
+    words = plain_words(original)
+    if latin and latin != original:
+        seen = set(words)
+        extra = [w for w in plain_words(latin) if w not in seen]
+        words += extra
+    return " ".join(words)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One word of a query in the index's form; ``prefix``: it also matches longer words (``kitab``, ``kitablar``)."""
+
+    word: str
+    prefix: bool
+
+    def matches(self, word: str) -> bool:
+        return word.startswith(self.word) if self.prefix else word == self.word
+
+    def pattern(self) -> re.Pattern[str]:
+        """Finds the term in a text in the index's form (plain words separated by single spaces)."""
+        return _term_pattern(self.word, self.prefix)
+
+
+@lru_cache(maxsize=1024)
+def _term_pattern(word: str, prefix: bool) -> re.Pattern[str]:
+    return re.compile(r"(?:^|\s)" + re.escape(word) + ("" if prefix else r"(?=\s|$)"))
+
+
+def query_terms(text: str | None) -> tuple[Term, ...]:
+    """The words a reader's query looks for; never anything an engine would read as syntax.
+
+    The query is made plain and split into letters and digits, so quotes,
+    ``*``, ``-``, parentheses and ``NEAR``/``AND``/``OR`` are plain words or
+    separators (each engine is then given the words quoted). Words of three
+    letters or more match as prefixes, since Azerbaijani adds its endings to
+    the word (``kitab``, ``kitablar``, ``kitabların``); numbers and shorter
+    words match whole (``100`` must not find ``1000``). Repeated words
+    count once. More than ``MAX_TERMS`` words: SearchQueryError.
+    """
+    terms: dict[str, Term] = {}
+    for word in plain_words(text):
+        if word not in terms:
+            terms[word] = Term(word, prefix=len(word) >= 3 and not word.isdigit())
+    if len(terms) > MAX_TERMS:
+        raise SearchQueryError(
+            f"the search has {len(terms)} different words; at most {MAX_TERMS} are searched: use fewer"
+        )
+    return tuple(terms.values())
+
+
+def page_hits(index: str, terms: Sequence[Term]) -> tuple[list[int], list[int]]:
+    """Positions (0-based, in page order) of the pages holding every query word, and of those holding some.
+
+    ``index`` is an item's pages in the index's form separated by ``PAGE_SEPARATOR``.
+    """
+    every: list[int] = []
+    some: list[int] = []
+    if not terms:
+        return every, some
+    patterns = [term.pattern() for term in terms]
+    for position, page in enumerate(index.split(PAGE_SEPARATOR)):
+        found = sum(1 for pattern in patterns if pattern.search(page))
+        if found == len(terms):
+            every.append(position)
+        elif found:
+            some.append(position)
+    return every, some
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A passage of a page with the query's words marked: text parts, each a hit or not.
+
+    Kept as parts so that every page template escapes the text itself
+    (``html`` does the same for the JSON API: escape the text, then mark).
+    """
+
+    seq: int
+    parts: tuple[tuple[str, bool], ...]
+
+    def html(self) -> str:
+        return "".join(f"<mark>{html.escape(t)}</mark>" if hit else html.escape(t) for t, hit in self.parts)
+
+    def text(self) -> str:
+        return "".join(t for t, _ in self.parts)
+
+
+@lru_cache(maxsize=65536)
+def _plain_word(word: str) -> tuple[str, ...]:
+    return tuple(plain_words(word))
+
+
+def make_snippet(seq: int, text: str, terms: Sequence[Term], words: int = 32) -> Snippet | None:
+    """About ``words`` words of ``text`` around its first hits, the hits marked (None: no hit on it)."""
+    if not terms or not text:
+        return None
+    spans = [m.span() for m in _WORD.finditer(text)]
+    hits = [i for i, (a, b) in enumerate(spans) if any(t.matches(w) for t in terms for w in _plain_word(text[a:b]))]
+    if not hits:
+        return None
+    # The window that starts a few words before the first hit and holds the most hits.
+    best_start, best_count = 0, -1
+    for hit in hits:
+        start = max(0, hit - 6)
+        count = sum(1 for h in hits if start <= h < start + words)
+        if count > best_count:
+            best_start, best_count = start, count
+    end = min(len(spans), best_start + words)
+    chosen = set(hits)
+    parts: list[tuple[str, bool]] = [("… ", False)] if best_start > 0 else []
+    cursor = spans[best_start][0]
+    for i in range(best_start, end):
+        a, b = spans[i]
+        if i in chosen:
+            if a > cursor:
+                parts.append((_SPACES.sub(" ", text[cursor:a]), False))
+            parts.append((text[a:b], True))
+            cursor = b
+    finish = len(text.rstrip()) if end == len(spans) else spans[end - 1][1]  # the last word's full stop too
+    if finish > cursor:
+        parts.append((_SPACES.sub(" ", text[cursor:finish]), False))
+    if end < len(spans):
+        parts.append((" …", False))
+    return Snippet(seq, tuple(parts))
+

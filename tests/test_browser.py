@@ -44,21 +44,25 @@ def test_search_open_item_download(browser, tmp_path):
 
         assert driver.find_element(By.ID, "title").text == "Азәрбајҹан нағыллары"
         assert driver.find_element(By.ID, "title-latin").text == "Azərbaycan nağılları"
-        _click_andwait(driver, driver.find_element(By.ID, "next-page"))
-        image = driver.find_element(By.ID, "page-image")
-        assert image.get_attribute("src").endswith("/items/tales/pages/2.png")
-        wait(lambda: driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
-        assert "Шаһ Аббас" in driver.find_element(By.ID, "page-original").text
+        # The page viewer (tests/test_browser_viewer.py tries it in full): next page, its text beside it.
+        wait(lambda: driver.execute_script("return document.getElementById('book-viewer').dataset.firstImage"))
+        driver.find_element(By.ID, "viewer-next").click()
+        wait(lambda: driver.current_url.endswith("#page=2"))
+        wait(lambda: "Шаһ Аббас" in driver.find_element(By.ID, "viewer-page-text").text)
 
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "browser-item.png"
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 1000
 
-        driver.find_element(By.CSS_SELECTOR, "a.download.pdf").click()
-        pdf = downloads / "tales.pdf"
-        wait(lambda: pdf.exists() and not list(downloads.glob("*.crdownload")), timeout=20)
-        expected = next(f for f in catalog.files("tales") if f.role == "pdf")
-        assert hashlib.sha256(pdf.read_bytes()).hexdigest() == expected.sha256
+        # The PDF opens in the browser (Content-Disposition: inline); the archival files are downloads.
+        assert driver.find_element(By.ID, "read-pdf").get_attribute("href").endswith("/items/tales/files/tales.pdf")
+        group = driver.find_element(By.ID, "files-texts")
+        group.find_element(By.TAG_NAME, "summary").click()
+        group.find_element(By.CSS_SELECTOR, "a.download.text-latin").click()
+        text = downloads / "tales.latin.txt"
+        wait(lambda: text.exists() and not list(downloads.glob("*.crdownload")), timeout=20)
+        expected = next(f for f in catalog.files("tales") if f.role == "text-latin")
+        assert hashlib.sha256(text.read_bytes()).hexdigest() == expected.sha256
     catalog.close()
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from digitize.storage import fulltext
 from digitize.storage.catalog import SCHEMA_HEAD, Base, Catalog, SearchQuery, fold
 
 from helpers.catalog_data import make_registration, postgres_catalog_url
@@ -59,7 +60,7 @@ def test_register_search_in_either_script(catalog, tmp_path):
     assert _titles(catalog.search(text="шеирләр")) == ["latin-book"]
     # authors, full text, case and i-folding
     assert _titles(catalog.search(text="ƏLİZADƏ")) == ["tales"]
-    assert _titles(catalog.search(text="kecel")) == []  # e is not ə: no accent folding
+    assert _titles(catalog.search(text="kecel")) == ["tales"]  # accent-free: kecel finds keçəl (issue 15)
     assert _titles(catalog.search(text="keçəl abbas")) == ["tales"]  # words anywhere, all required
     assert _titles(catalog.search(text="gecə düşdü")) == ["latin-book"]
     assert _titles(catalog.search(text="ҝеҹә")) == ["latin-book"]
@@ -73,7 +74,7 @@ def test_register_search_in_either_script(catalog, tmp_path):
     assert _titles(catalog.search(collection="Notlar")) == ["score"]
     assert catalog.search().total == 3
     assert catalog.collections() == ["Notlar", "Test collection"]
-    assert catalog.matching_pages("tales", "kəçəl") == []
+    assert catalog.matching_pages("tales", "kəçəl") == [2]  # accent-free (issue 15)
     assert catalog.matching_pages("tales", "KEÇƏL") == [2]
 
 
@@ -149,7 +150,9 @@ def test_schema_is_made_by_migrations_and_matches_the_models(catalog):
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
     assert catalog.schema_revision() == SCHEMA_HEAD
     with catalog.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        # the full-text index's objects (storage/fulltext.py) are made by hand, per database
+        context = MigrationContext.configure(conn, opts={"include_name": fulltext.include_name})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
 

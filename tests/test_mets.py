@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import subprocess
 import sys
 import time
-import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from digitize.archive.bag import validate_bag
+from digitize.archive.bag import stored_key_of, unpack_bag, validate_bag
 from digitize.archive.mets import LOSSY_ACCESS_USE, file_group, page_of_key, write_mets
 from digitize.archive.records import ItemRecord
 from digitize.archive.schemas import validation_errors
@@ -182,10 +182,17 @@ def test_premis_records_what_was_done(book):
 
 
 def test_bag_of_the_item_validates_and_holds_the_mets(book, tmp_path):
-    _, _, _, outputs, mets = book
+    _, item, _, outputs, mets = book
     bag_zip = next(f.path for f in outputs.files if f.role == "bag")
-    with zipfile.ZipFile(bag_zip) as archive:
-        archive.extractall(tmp_path)
+    # the bag carries the METS and names the other files where the store keeps them (fetch.txt)
+    stored = {f"items/{item.item_id}/{f.key}": f.path for f in outputs.files}
+
+    @contextlib.contextmanager
+    def fetch(url, path):
+        with stored[stored_key_of(url)].open("rb") as stream:
+            yield stream
+
+    unpack_bag(bag_zip, tmp_path, fetch)
     bag = validate_bag(tmp_path / "book-9.bag")
     assert set(bag.algorithms) == {"sha256", "sha512"}
     assert (tmp_path / "book-9.bag" / "data" / mets.name).read_bytes() == mets.read_bytes()

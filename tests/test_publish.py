@@ -124,7 +124,8 @@ def test_failed_upload_registers_nothing_and_rerun_completes(book, tmp_path):
     result = publish_item(item, outputs, pages, healthy, catalog)
     assert result.uploaded == result.objects - 3  # the three already there are not sent again
     assert catalog.count("items") == 1
-    assert len(set(healthy.list(item_prefix(item.item_id)))) == result.objects
+    tiles = result.tiles.files + 1 if result.tiles else 0  # the IIIF tiles and their index (delivery.tiles)
+    assert len(set(healthy.list(item_prefix(item.item_id)))) == result.objects + tiles
     catalog.close()
 
 

@@ -55,7 +55,8 @@ def _client(desk, **staff) -> TestClient:
     settings, catalog, store = desk
     if staff:
         settings = settings.model_copy(update={"staff": settings.staff.model_copy(update=staff)})
-    return TestClient(create_app(settings, catalog=catalog, store=store), follow_redirects=False)
+    return TestClient(create_app(settings, catalog=catalog, store=store), follow_redirects=False,
+                      headers={"Accept-Language": "en"})  # the pages' English (Azerbaijani by default)
 
 
 def _hidden(html: str, name: str = "csrf_token") -> str:

@@ -78,20 +78,23 @@ def run(
         refused = first_failure_error(run_checks(settings))
         if refused is not None:
             raise refused
-        from digitize.flows.batch import report_path, run_batch
-        from digitize.flows.server import prefect_api
-        from digitize.pipeline import tesseract
+        from digitize.flows.pool import head_start
         from digitize.scanners.run_lock import batch_lock
-        from digitize.storage.factory import open_store
 
-        info = tesseract.probe(settings.ocr.tessdata)
-        store = open_store(settings.storage)
-        # taken before Prefect starts, so that a second run stops at once; the flow takes it again (re-entrant)
-        with batch_lock(settings.work_dir, batch_dir, wait=wait):
+        # taken before Prefect starts, so that a second run stops at once; the flow takes it again (re-entrant);
+        # then the page workers and the first pages start while Prefect and the flow come up (flows/pool.py)
+        with batch_lock(settings.work_dir, batch_dir, wait=wait), head_start(batch_dir, settings):
+            from digitize.flows.batch import report_path, run_batch
+            from digitize.flows.server import prefect_api
+            from digitize.pipeline import tesseract
+            from digitize.storage.factory import open_store
+
+            info = tesseract.probe(settings.ocr.tessdata)
+            store = open_store(settings.storage)
             _say(
                 f"batch [bold]{escape(str(batch_dir))}[/] · Tesseract {info.version} · {settings.workers} page workers"
             )
-            with prefect_api(), _progress():
+            with prefect_api(settings=settings), _progress():
                 report = run_batch(batch_dir, settings, wait_for_lock=wait)
     except DigitizeError as exc:
         _fail(exc)
@@ -298,7 +301,7 @@ def inbox(
             out.print(f"re-queued: {dest}")
             raise typer.Exit(ExitCode.OK)
         failed = False
-        with prefect_api():
+        with prefect_api(settings=settings):
             while True:
                 with _progress():
                     run = digitize_inbox(settings)

@@ -209,6 +209,25 @@ def catalog_list(config: Path | None = typer.Option(None, "--config", "-c", help
 
 
 @app.command()
+def reindex(
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML settings file."),
+    catalog_url: str | None = typer.Option(None, help="SQLAlchemy URL of the e-library catalog."),
+) -> None:
+    """Rebuild the catalog's full-text index from the stored page texts (after an upgrade, or to repair it)."""
+    from digitize.storage.catalog import Catalog
+
+    try:
+        settings = _settings(config, catalog__url=catalog_url)
+        catalog = Catalog(settings.catalog.url)
+        count = catalog.reindex(lambda done, total: console.print(f"indexed {done} of {total} items"))
+        catalog.close()
+    except DigitizeError as exc:
+        _fail(exc)
+    out.print(f"full-text index of {escape(_safe_url(settings.catalog.url))} rebuilt: {count} items")
+    raise typer.Exit(ExitCode.OK)
+
+
+@app.command()
 def serve(
     config: Path | None = typer.Option(None, "--config", "-c", help="TOML settings file."),
     host: str | None = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),

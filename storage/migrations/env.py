@@ -11,6 +11,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 from digitize.errors import ConfigError
+from digitize.storage import fulltext
 from digitize.storage.catalog import Base
 
 target_metadata = Base.metadata
@@ -21,6 +22,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
+        include_name=fulltext.include_name,  # the full-text index's objects are made by hand (0007)
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,177 @@
+"""Language knowledge for choosing between OCR readings: a lexicon and a character n-gram model.
+
+One :class:`LanguageModel` per language (the item's language tag, ``kv-Cyrl``
+→ ``kv``), read from a word-frequency list shipped under
+``pipeline/data/lexicon/<code>.tsv.gz`` (``word<TAB>count``, lower case, NFC;
+where each list comes from and under which licence: the README there). The
+model answers two questions about a candidate word: is it a known word form
+(and how common), and how plausible is its spelling letter by letter
+(interpolated Witten-Bell character n-grams trained on the same counts, so
+an inflected form the list lacks still scores as the language's). It never
+decides on its own: pipeline/reread.py weighs it against Tesseract's own
+scores, and only for words Tesseract was unsure of.
+
+Build a list from plain text (what was done for ``kv``, see the README)::
+
+    .venv/bin/python -m digitize.pipeline.lexicon build kv corpus.txt pipeline/data/lexicon/kv.tsv.gz
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import math
+import re
+import sys
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+__all__ = ["LanguageModel", "model_for_language", "language_code", "words_of", "normal_form"]
+
+log = logging.getLogger(__name__)
+
+DATA = Path(__file__).resolve().parent / "data" / "lexicon"
+ORDER = 5  # characters of context + 1
+_BOUNDARY = "\x02"  # word start/end in the n-gram model
+_OPEN = "\x03"  # a word cut by a line-end hyphen: no end
+
+# Latin look-alikes some Cyrillic corpora use for Cyrillic letters (Komi
+# Wikipedia writes і and ӧ as Latin i and ö in older articles).
+_LATIN_IN_CYRILLIC = str.maketrans({"i": "і", "I": "І", "ö": "ӧ", "Ö": "Ӧ"})
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+
+
+def language_code(tag: str) -> str:
+    """``kv-Cyrl`` → ``kv``; ``az`` → ``az``."""
+    return tag.split("-")[0].split("_")[0].lower()
+
+
+def normal_form(word: str) -> str:
+    """A word as the lexicon keeps it: NFC, lower case, Latin look-alikes in Cyrillic words made Cyrillic."""
+    word = unicodedata.normalize("NFC", word).lower()
+    if any("\u0400" <= c <= "\u04ff" for c in word):
+        word = word.translate(_LATIN_IN_CYRILLIC)
+    return word
+
+
+def words_of(text: str) -> list[str]:
+    """The word forms of a text, in the lexicon's normal form."""
+    return [normal_form(w) for w in _WORD.findall(unicodedata.normalize("NFC", text))]
+
+
+@dataclass
+class LanguageModel:
+    """Word counts and a character n-gram model drawn from them."""
+
+    counts: dict[str, int]
+    order: int = ORDER
+    _grams: dict[str, Counter[str]] = field(default_factory=dict, repr=False)
+    _types: dict[str, int] = field(default_factory=dict, repr=False)
+    _totals: dict[str, int] = field(default_factory=dict, repr=False)
+    _alphabet: int = 1
+    alphabet: set[str] = field(default_factory=set)  # lower-case letters of the language (in 0.1 % of forms or more)
+
+    def __post_init__(self) -> None:
+        letters: set[str] = set()
+        forms: Counter[str] = Counter()
+        for word, count in self.counts.items():
+            forms.update(set(word))
+            weight = 1 + int(math.log(count + 1))  # common forms count more, without drowning the rest
+            padded = _BOUNDARY * (self.order - 1) + word + _BOUNDARY
+            letters.update(word)
+            for i in range(self.order - 1, len(padded)):
+                for n in range(self.order):
+                    context = padded[i - n:i]
+                    self._grams.setdefault(context, Counter())[padded[i]] += weight
+        for context, following in self._grams.items():
+            self._types[context] = len(following)
+            self._totals[context] = sum(following.values())
+        self._alphabet = len(letters) + 1
+        self.alphabet = {c for c, n in forms.items() if c.isalpha() and n >= max(2, len(self.counts) // 1000)}
+
+    def frequency(self, word: str) -> int:
+        """How often the corpus has this form (0: unknown)."""
+        return self.counts.get(normal_form(word), 0)
+
+    def known(self, word: str) -> bool:
+        form = normal_form(word)
+        return form in self.counts or all(part in self.counts for part in form.split("-") if part) and "-" in form
+
+    def _prob(self, context: str, char: str) -> float:
+        """Interpolated Witten-Bell: P(char | context), backing off to shorter contexts."""
+        prob = 1.0 / self._alphabet
+        for n in range(0, len(context) + 1):
+            ctx = context[len(context) - n:] if n else ""
+            following = self._grams.get(ctx)
+            if not following:
+                continue
+            total, types = self._totals[ctx], self._types[ctx]
+            lam = total / (total + types)
+            prob = lam * following.get(char, 0) / total + (1 - lam) * prob
+        return prob
+
+    def log_prob(self, word: str, *, starts: bool = True, ends: bool = True) -> float:
+        """log P of a word's letters (natural log); ``starts``/``ends`` False: a part cut at a line end."""
+        form = normal_form(word)
+        if not form:
+            return 0.0
+        padded = (_BOUNDARY * (self.order - 1) if starts else _OPEN * (self.order - 1)) + form
+        total = 0.0
+        for i in range(self.order - 1, len(padded)):
+            total += math.log(self._prob(padded[i - self.order + 1:i], padded[i]))
+        if ends:
+            total += math.log(self._prob(padded[len(padded) - self.order + 1:], _BOUNDARY))
+        return total
+
+
+def _read_counts(path: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            word, _, count = line.rstrip("\n").partition("\t")
+            if word and not word.startswith("#"):
+                counts[word] = int(count or 1)
+    return counts
+
+
+@lru_cache(maxsize=4)
+def model_for_language(tag: str) -> LanguageModel | None:
+    """The shipped model of an item's language, or None when there is none.
+
+    Loaded once per process (about 0.5 s for 60,000 forms).
+    """
+    path = DATA / f"{language_code(tag)}.tsv.gz"
+    if not path.is_file():
+        return None
+    try:
+        return LanguageModel(_read_counts(path))
+    except (OSError, ValueError, EOFError) as exc:
+        log.warning("%s: cannot read the word list (%s); choosing OCR readings without it", path, exc)
+        return None
+
+
+def build(text: str, *, min_count: int = 1) -> Counter[str]:
+    """Word-form counts of a plain text, in the lexicon's normal form."""
+    counts = Counter(words_of(text))
+    return Counter({w: n for w, n in counts.items() if n >= min_count and len(w) <= 40})
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) != 4 or argv[0] != "build":
+        print("usage: python -m digitize.pipeline.lexicon build <code> <corpus.txt> <out.tsv.gz>", file=sys.stderr)
+        return 2
+    _, code, corpus, out = argv
+    counts = build(Path(corpus).read_text(encoding="utf-8"))
+    with gzip.GzipFile(out, "wb", mtime=0) as raw:  # mtime 0: the same text gives the same bytes
+        body = f"# {code}: {len(counts)} forms from {Path(corpus).name}\n" + "".join(
+            f"{w}\t{n}\n" for w, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+        raw.write(body.encode("utf-8"))
+    print(f"{out}: {len(counts)} forms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

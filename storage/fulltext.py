@@ -1,0 +1,268 @@
+"""The full-text index of the catalog: SQLite FTS5 or PostgreSQL ``tsvector``, behind one interface.
+
+What is indexed is made in Python (``storage.search``): per item its title,
+authors and other identifying fields, and the text of every page in both
+scripts, all in the accent-free *plain* form (``şəki``, ``шәки`` and
+``seki`` are one word), held in the ``items`` columns ``search_title``,
+``search_authors``, ``search_other`` and ``text_search`` (pages separated by
+``PAGE_SEPARATOR``). The engine only tokenizes those words, so both engines
+find the same items; Python also makes every query (``query_terms``), so no
+query syntax ever reaches an engine.
+
+- SQLite: an FTS5 table ``fulltext_items`` over those columns (external
+  content: the text is kept once, in ``items``) with triggers that keep it
+  current on every insert, change and delete of an item in the same
+  transaction; ranked by ``bm25`` (title weighs most).
+- PostgreSQL: the extensions ``unaccent`` (a text search configuration
+  ``fulltext_plain`` = ``simple`` + ``unaccent``, a second net under the
+  Python folding) and ``pg_trgm`` (trigram index of the index's words, for
+  "did you mean" when a word is misspelt); two generated ``tsvector``
+  columns on ``items`` (``fulltext_meta``: title A, authors B, the rest C;
+  ``fulltext_vector``: those and the page text, stripped of positions so a
+  long book stays under PostgreSQL's 1 MB per ``tsvector``) with GIN
+  indexes; ranked by ``ts_rank``.
+
+Objects named ``fulltext_*`` are made by migration 0007 and by ``rebuild``
+(``digitize reindex``), not by the table models: ``include_name`` tells
+Alembic's autogenerate to leave them alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Float, Integer, TextualSelect, bindparam, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from digitize.errors import CatalogError
+from digitize.storage.search import Term
+
+__all__ = ["PREFIX", "FullTextMatch", "create", "drop", "include_name", "match", "rebuild", "suggest"]
+
+log = logging.getLogger(__name__)
+
+# Every object of the index is named so (tables, triggers, columns, indexes, the text search configuration).
+PREFIX = "fulltext_"
+
+Field = Literal["any", "title", "authors"]
+
+_SQLITE_COLUMNS = ("search_title", "search_authors", "search_other", "text_search")
+# bm25 weights of those columns: a word in the title counts most, in the page text least.
+_SQLITE_WEIGHTS = "10.0, 5.0, 2.0, 1.0"
+
+_SQLITE_CREATE = [
+    "CREATE VIRTUAL TABLE IF NOT EXISTS fulltext_items USING fts5("
+    + ", ".join(_SQLITE_COLUMNS)
+    + ", content='items', content_rowid='id', tokenize='unicode61', prefix='3')",
+    # External content: the index follows ``items`` through these triggers, in the writer's transaction.
+    "CREATE TRIGGER IF NOT EXISTS fulltext_items_insert AFTER INSERT ON items BEGIN "
+    "INSERT INTO fulltext_items(rowid, search_title, search_authors, search_other, text_search) "
+    "VALUES (new.id, new.search_title, new.search_authors, new.search_other, new.text_search); END",
+    "CREATE TRIGGER IF NOT EXISTS fulltext_items_delete AFTER DELETE ON items BEGIN "
+    "INSERT INTO fulltext_items(fulltext_items, rowid, search_title, search_authors, search_other, text_search) "
+    "VALUES ('delete', old.id, old.search_title, old.search_authors, old.search_other, old.text_search); END",
+    "CREATE TRIGGER IF NOT EXISTS fulltext_items_update "
+    "AFTER UPDATE OF search_title, search_authors, search_other, text_search ON items BEGIN "
+    "INSERT INTO fulltext_items(fulltext_items, rowid, search_title, search_authors, search_other, text_search) "
+    "VALUES ('delete', old.id, old.search_title, old.search_authors, old.search_other, old.text_search); "
+    "INSERT INTO fulltext_items(rowid, search_title, search_authors, search_other, text_search) "
+    "VALUES (new.id, new.search_title, new.search_authors, new.search_other, new.text_search); END",
+]
+_SQLITE_DROP = [
+    "DROP TRIGGER IF EXISTS fulltext_items_insert",
+    "DROP TRIGGER IF EXISTS fulltext_items_delete",
+    "DROP TRIGGER IF EXISTS fulltext_items_update",
+    "DROP TABLE IF EXISTS fulltext_items",
+]
+
+
+def _pg_vector(*columns: tuple[str, str]) -> str:
+    return " || ".join(
+        f"setweight(to_tsvector('fulltext_plain'::regconfig, coalesce({column}, '')), '{weight}')"
+        for column, weight in columns
+    )
+
+
+_PG_META = _pg_vector(("search_title", "A"), ("search_authors", "B"), ("search_other", "C"))
+_PG_EXTENSIONS = ["CREATE EXTENSION IF NOT EXISTS unaccent", "CREATE EXTENSION IF NOT EXISTS pg_trgm"]
+_PG_CREATE = [
+    "CREATE TEXT SEARCH CONFIGURATION fulltext_plain (COPY = simple)",
+    "ALTER TEXT SEARCH CONFIGURATION fulltext_plain ALTER MAPPING FOR hword, hword_part, word WITH unaccent, simple",
+    f"ALTER TABLE items ADD COLUMN fulltext_meta tsvector GENERATED ALWAYS AS ({_PG_META}) STORED",
+    "ALTER TABLE items ADD COLUMN fulltext_vector tsvector GENERATED ALWAYS AS "
+    f"({_PG_META} || strip(to_tsvector('fulltext_plain'::regconfig, coalesce(text_search, '')))) STORED",
+    "CREATE INDEX fulltext_items_vector ON items USING gin (fulltext_vector)",
+    "CREATE INDEX fulltext_items_meta ON items USING gin (fulltext_meta)",
+    # The index's words, for suggestions when a word finds nothing (trigram similarity).
+    "CREATE TABLE fulltext_words (word text PRIMARY KEY)",
+    "CREATE INDEX fulltext_words_trigram ON fulltext_words USING gin (word gin_trgm_ops)",
+]
+_PG_DROP = [
+    "DROP TABLE IF EXISTS fulltext_words",
+    "ALTER TABLE items DROP COLUMN IF EXISTS fulltext_vector",
+    "ALTER TABLE items DROP COLUMN IF EXISTS fulltext_meta",
+    "DROP TEXT SEARCH CONFIGURATION IF EXISTS fulltext_plain",
+]
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic's ``include_name`` hook: the index's objects are not the table models' business."""
+    return not (name or "").startswith(PREFIX)
+
+
+def create(conn: Connection) -> None:
+    """Make the index's structures (empty) on the catalog's database; idempotent on SQLite.
+
+    PostgreSQL: the extensions ``unaccent`` and ``pg_trgm`` (Debian package
+    ``postgresql-contrib``, part of ``postgresql-15``) are created when
+    missing; a role that may not create them gets a CatalogError saying
+    what an administrator has to run once.
+    """
+    if conn.dialect.name == "sqlite":
+        for statement in _SQLITE_CREATE:
+            conn.execute(text(statement))
+        return
+    if conn.dialect.name != "postgresql":
+        raise CatalogError(f"full-text search needs SQLite or PostgreSQL, not {conn.dialect.name}")
+    for statement in _PG_EXTENSIONS:
+        try:
+            with conn.begin_nested():
+                conn.execute(text(statement))
+        except SQLAlchemyError as exc:
+            said = " ".join(str(getattr(exc, "orig", exc)).split()).split("[SQL:", 1)[0]
+            raise CatalogError(
+                f"cannot create the PostgreSQL extension needed for full-text search ({said}). "
+                "As a database superuser run once in the catalog's database: "
+                "CREATE EXTENSION IF NOT EXISTS unaccent; CREATE EXTENSION IF NOT EXISTS pg_trgm; "
+                "(Debian: apt-get install postgresql-contrib)"
+            ) from exc
+    for statement in _PG_CREATE:
+        conn.execute(text(statement))
+
+
+def drop(conn: Connection) -> None:
+    """Remove the index's structures (not the ``items`` columns the text is kept in)."""
+    for statement in _SQLITE_DROP if conn.dialect.name == "sqlite" else _PG_DROP:
+        conn.execute(text(statement))
+
+
+def rebuild(conn: Connection) -> None:
+    """Make the index again from the ``items`` columns (after ``create`` on a fresh structure)."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("INSERT INTO fulltext_items(fulltext_items) VALUES ('rebuild')"))
+        conn.execute(text("INSERT INTO fulltext_items(fulltext_items) VALUES ('optimize')"))
+    else:
+        conn.execute(text("DELETE FROM fulltext_words"))
+        conn.execute(text(
+            "INSERT INTO fulltext_words (word) SELECT word FROM ts_stat('SELECT fulltext_vector FROM items') "
+            "WHERE length(word) >= 3 ON CONFLICT DO NOTHING"
+        ))
+
+
+def add_words(conn: Connection, words: set[str]) -> None:
+    """Remember an item's words for suggestions (PostgreSQL; SQLite reads its index's vocabulary)."""
+    if conn.dialect.name != "postgresql" or not words:
+        return
+    conn.execute(
+        text("INSERT INTO fulltext_words (word) SELECT unnest(CAST(:words AS text[])) ON CONFLICT DO NOTHING"),
+        {"words": sorted(w for w in words if len(w) >= 3)},
+    )
+
+
+@dataclass(frozen=True)
+class FullTextMatch:
+    """A textual subquery of the items a query matches: columns ``id``, ``score`` (lower is better), ``meta``.
+
+    ``meta`` is 1 when the metadata alone (title, authors, the other fields)
+    holds every word: readers see such an item even where its text is
+    restricted, and it ranks before items found only in their text.
+    """
+
+    query: TextualSelect
+
+
+def match(dialect: str, terms: Sequence[tuple[Term, Field]]) -> FullTextMatch:
+    """The items holding every one of ``terms`` (each in any field, or in its field only)."""
+    if dialect == "sqlite":
+        everywhere = " AND ".join(_fts5(term, field, meta_only=False) for term, field in terms)
+        meta = " AND ".join(_fts5(term, field, meta_only=True) for term, field in terms)
+        clause = text(
+            f"SELECT rowid AS id, bm25(fulltext_items, {_SQLITE_WEIGHTS}) AS score, "
+            "rowid IN (SELECT rowid FROM fulltext_items WHERE fulltext_items MATCH :fulltext_meta) AS meta "
+            # LIMIT -1 (none) keeps SQLite from flattening this into the join with ``items``,
+            # where it would run the MATCH once per item instead of once.
+            "FROM fulltext_items WHERE fulltext_items MATCH :fulltext_query LIMIT -1"
+        ).bindparams(fulltext_query=everywhere, fulltext_meta=meta)
+    else:
+        # The page text is stripped of positions, so weights (fields) are asked of ``fulltext_meta`` only.
+        anywhere = " & ".join(_tsquery(term, field) for term, field in terms if field == "any")
+        fields = " & ".join(_tsquery(term, field) for term, field in terms if field != "any")
+        every = " & ".join(part for part in (anywhere, fields) if part)
+        where = []
+        if anywhere:
+            where.append("items.fulltext_vector @@ to_tsquery('fulltext_plain', :fulltext_any)")
+        if fields:
+            where.append("items.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_fields)")
+        clause = text(
+            "SELECT items.id AS id, "
+            "-ts_rank(items.fulltext_vector, to_tsquery('fulltext_plain', :fulltext_every)) AS score, "
+            "CAST(items.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_every) AS integer) AS meta "
+            "FROM items WHERE " + " AND ".join(where)
+        ).bindparams(
+            *([] if not anywhere else [bindparam("fulltext_any", anywhere)]),
+            *([] if not fields else [bindparam("fulltext_fields", fields)]),
+            bindparam("fulltext_every", every),
+        )
+    return FullTextMatch(clause.columns(id=Integer, score=Float, meta=Integer))
+
+
+def _fts5(term: Term, field: Field, *, meta_only: bool) -> str:
+    """One term as an FTS5 query: a quoted string (its syntax never reaches FTS5), ``*`` for a prefix."""
+    quoted = '"' + term.word.replace('"', '""') + '"' + (" *" if term.prefix else "")
+    if field == "title":
+        return "{search_title} : " + quoted
+    if field == "authors":
+        return "{search_authors} : " + quoted
+    if meta_only:
+        return "{search_title search_authors search_other} : " + quoted
+    return quoted
+
+
+def _tsquery(term: Term, field: Field) -> str:
+    """One term as a ``to_tsquery`` operand: quoted, ``:*`` for a prefix, ``A``/``B`` for a field."""
+    weights = {"any": "", "title": "A", "authors": "B"}[field]
+    marks = ("*" if term.prefix else "") + weights
+    return "'" + term.word.replace("'", "''").replace("\\", "\\\\") + "'" + (":" + marks if marks else "")
+
+
+def suggest(conn: Connection, word: str) -> str | None:
+    """The index's word nearest to a word that found nothing (a typo), or None.
+
+    PostgreSQL: trigram similarity (``pg_trgm``) over ``fulltext_words``.
+    SQLite: the FTS5 vocabulary's words that begin with the same letter,
+    compared by difflib.
+    """
+    if len(word) < 3:
+        return None
+    if conn.dialect.name == "postgresql":
+        found = conn.execute(
+            text("SELECT word FROM fulltext_words WHERE word % :w AND word <> :w ORDER BY word <-> :w LIMIT 1"),
+            {"w": word},
+        ).scalar()
+        return None if found is None else str(found)
+    import difflib
+
+    conn.execute(text(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.fulltext_vocabulary USING fts5vocab(main, fulltext_items, row)"
+    ))
+    upper = word[0] + "\U0010ffff"
+    candidates = conn.execute(
+        text("SELECT term FROM temp.fulltext_vocabulary WHERE term >= :lo AND term < :hi AND length(term) "
+             "BETWEEN :short AND :long"),
+        {"lo": word[0], "hi": upper, "short": len(word) - 2, "long": len(word) + 2},
+    ).scalars().all()
+    close = difflib.get_close_matches(word, [str(c) for c in candidates if c != word], n=1, cutoff=0.75)
+    return close[0] if close else None

@@ -1,0 +1,218 @@
+"""Rescoring doubtful words (pipeline/reread.py) and the language models it uses (pipeline/lexicon.py).
+
+Unit tests on hand-made readings, then the real Tesseract on a few real 1939
+newspaper lines (the shared dev set, when present) and on a generated page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from digitize.pipeline import postcorrect, quality, reread, tesseract
+from digitize.pipeline.hocr import parse_hocr
+from digitize.pipeline.lexicon import LanguageModel, language_code, model_for_language, normal_form, words_of
+from digitize.pipeline.model import PageJob
+from digitize.pipeline.page import process_page
+from digitize.pipeline.tesseract import WordReading
+from digitize.samples.metrics import cer
+from digitize.settings import QualitySettings, Settings
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realscans" / "kpv_1939_newspaper_page1"
+
+
+def _reading(text: str, confidence: float = 60.0, bbox=(100, 10, 190, 40), alternatives=None) -> WordReading:
+    """A word as Tesseract would give it: each letter at 95 %, with optional alternatives per position."""
+    alternatives = alternatives or {}
+    letters = tuple(((c, 95.0), *alternatives.get(i, ())) for i, c in enumerate(text))
+    return WordReading(text, confidence, bbox, letters)
+
+
+@pytest.fixture(scope="module")
+def kv() -> LanguageModel:
+    model = model_for_language("kv-Cyrl")
+    assert model is not None, "pipeline/data/lexicon/kv.tsv.gz is missing"
+    return model
+
+
+# -- the language model ----------------------------------------------------------
+
+def test_language_codes_and_normal_forms():
+    assert language_code("kv-Cyrl") == "kv" and language_code("az") == "az"
+    # Komi Wikipedia writes і and ӧ as Latin i and ö in Cyrillic words: made Cyrillic
+    assert normal_form("Сiйö") == "сійӧ"
+    assert normal_form("Windows") == "windows"
+    assert words_of("Тайӧ кывъясыс, 1939 во.") == ["тайӧ", "кывъясыс", "во"]
+
+
+def test_the_komi_model_knows_komi_and_prefers_its_spelling(kv):
+    assert kv.known("вылӧ") and kv.frequency("вылӧ") > 10
+    assert not kv.known("вылб")
+    assert {"ӧ", "і"} <= kv.alphabet and "ә" not in kv.alphabet
+    # an unknown inflected form still scores as Komi above its misreading
+    assert kv.log_prob("нагрузкаӧн") > kv.log_prob("нагрузкадн")
+    assert kv.log_prob("сьӧм") > kv.log_prob("сьбм") + 5
+
+
+def test_no_model_for_a_language_without_a_list():
+    assert model_for_language("xx") is None
+    assert reread.language_model("xx-Cyrl", True) is None
+    assert reread.language_model("kv-Cyrl", False) is None
+
+
+# -- choosing a reading ------------------------------------------------------------
+
+def test_a_worn_letter_is_read_as_the_language_spells_it(kv):
+    weights = reread.Weights()
+    assert reread.choose(_reading("сьбм"), kv, weights) == "сьӧм"
+    assert reread.choose(_reading("вылбӧ."), kv, weights) == "вылӧ."  # two letters for one, full stop kept
+    # an LSTM alternative that the language prefers wins
+    assert reread.choose(_reading("коло", alternatives={3: (("ӧ", 52.0),)}), kv, weights) == "колӧ"
+
+
+def test_a_letter_of_another_alphabet_takes_its_plain_twin(kv):
+    assert reread.choose(_reading("ағент"), kv, reread.Weights()) == "агент"
+
+
+def test_a_good_reading_stays(kv):
+    weights = reread.Weights()
+    for word in ("вылӧ", "колхозъясса", "председательяс,", "1939", "—"):
+        assert reread.choose(_reading(word), kv, weights) == word
+
+
+def _page(words: list[tuple[str, int]]) -> str:
+    spans = "".join(
+        f"<span class='ocrx_word' id='word_1_{n}' title='bbox {n * 100} 10 {n * 100 + 90} 40; x_wconf {conf}'>"
+        f"{text}</span> " for n, (text, conf) in enumerate(words, 1)
+    )
+    return (
+        "<div class='ocr_page' id='page_1' title='bbox 0 0 2000 100'><div class='ocr_carea' id='block_1_1' "
+        "title='bbox 0 0 2000 100'><p class='ocr_par' id='par_1_1' title='bbox 0 0 2000 100'>"
+        f"<span class='ocr_line' id='line_1_1' title='bbox 0 0 2000 50'>{spans}</span></p></div></div>\n"
+    )
+
+
+def test_only_doubtful_words_of_the_page_are_rescored_and_each_change_is_kept(kv):
+    words = [("сьбм", 60), ("вылб", 97), ("колӧ", 40)]
+    readings = [_reading(t, c, (n * 100, 10, n * 100 + 90, 40)) for n, (t, c) in enumerate(words, 1)]
+    result = reread.rescore_page(_page(words), readings, kv, below_confidence=93)
+    assert [w.text for w in parse_hocr(result.page_div).words] == ["сьӧм", "вылб", "колӧ"]  # 97 %: untouched
+    assert [(c.word_id, c.ocr, c.text) for c in result.changes] == [("word_1_1", "сьбм", "сьӧм")]
+    assert result.words_checked == 2
+    assert [w.confidence for w in parse_hocr(result.page_div).words] == [60, 97, 40]
+
+
+def test_a_second_reading_of_a_doubtful_line_is_taken_where_it_scores_better(kv):
+    words = [("тайб", 30), ("вылӧ", 96)]
+    readings = [_reading(t, c, (n * 100, 10, n * 100 + 90, 40)) for n, (t, c) in enumerate(words, 1)]
+    asked: list[tuple[int, int, int, int]] = []
+
+    def second(box):
+        asked.append(box)
+        return [_reading("тайӧ", 80, (102, 11, 188, 40)), _reading("вылӧ", 96, (200, 10, 290, 40))]
+
+    result = reread.rescore_page(_page(words), readings, kv, below_confidence=93, second=second, line_below=50,
+                                 weights=reread.Weights(worn=-40.0))  # no worn-letter guess: the second reading
+    assert asked == [(0, 0, 2000, 50)]
+    assert [w.text for w in parse_hocr(result.page_div).words] == ["тайӧ", "вылӧ"]
+    assert result.lines_read == 1
+    # a clean line is never read again
+    clean = reread.rescore_page(_page([("вылӧ", 96)]), readings[1:], kv, below_confidence=93, second=second,
+                                line_below=50)
+    assert clean.lines_read == 0 and len(asked) == 1
+
+
+# -- post-correction by language ---------------------------------------------------
+
+def test_postcorrect_follows_the_items_language():
+    assert postcorrect.profile_for("Cyrillic", "az-Cyrl") == "az-Cyrl"
+    assert postcorrect.profile_for("Cyrillic", None) == "az-Cyrl"
+    assert postcorrect.profile_for("Cyrillic", "kv-Cyrl") == "Cyrl"
+    assert postcorrect.profile_for("rus", "ru") == "Cyrl"
+    assert postcorrect.profile_for("eng", "en") is None
+    # a Komi word with a Latin look-alike gets its Cyrillic twin, never an Azerbaijani letter
+    assert postcorrect.correct_word("кoлхоз", "Cyrl")[0] == "колхоз"
+    assert postcorrect.correct_word("кениш", "Cyrl")[0] == "кениш"
+    assert postcorrect.correct_word("шәhәр", "Cyrl")[0] == "шәhәр"  # h has no Cyrillic twin outside Azerbaijani
+
+
+# -- quality ------------------------------------------------------------------------
+
+def test_a_page_with_many_doubtful_words_is_flagged():
+    measures = quality.ImageMeasures(contrast=200.0, focus=5000.0, ink_share=0.1)
+    kwargs = dict(dpi=400, skew_degrees=0.0, turned_degrees=0, confidence=80.0, words=40, thresholds=QualitySettings())
+    good = quality.assess(measures, word_confidences=[90.0] * 36 + [40.0] * 4, **kwargs)
+    bad = quality.assess(measures, word_confidences=[90.0] * 33 + [40.0] * 7, **kwargs)
+    assert not good.rescan
+    assert bad.rescan and "18% of the words read below confidence 50" in bad.reasons[0]
+    assert quality.doubtful_share([10.0] * 5, 50) is None  # too few words to tell
+
+
+# -- the real Tesseract --------------------------------------------------------------
+
+@pytest.mark.needs_tesseract
+def test_letter_alternatives_come_with_the_same_recognition_and_leave_the_hocr_alone():
+    image = Image.new("L", (900, 120), 255)
+    font = ImageFont.truetype("DejaVuSans.ttf", 48)
+    ImageDraw.Draw(image).text((20, 30), "Тайӧ вылӧ колхоз", font=font, fill=0)
+    tessdata = tesseract.probe().tessdata
+    plain, _ = tesseract.recognize_hocr(image, model="Cyrillic", dpi=300, tessdata=tessdata)
+    found = tesseract.recognize_with_alternatives(image, model="Cyrillic", dpi=300, tessdata=tessdata)
+    assert found.page_div == plain  # no choice spans in the hOCR
+    assert [w.text for w in found.words] == [w.text for w in parse_hocr(plain).words]
+    assert all(len(w.letters) == len(w.text) for w in found.words)
+    assert [w.bbox for w in found.words] == [w.bbox for w in parse_hocr(plain).words]
+
+
+def _real_lines(count: int) -> list[tuple[Path, str]]:
+    lines = sorted(REAL.glob("*.tif"))[:count]
+    return [(p, p.with_suffix(".txt").read_text(encoding="utf-8").strip()) for p in lines]
+
+
+@pytest.mark.needs_tesseract
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL.is_dir(), reason="the shared real dev set is not on this machine")
+def test_real_komi_lines_read_better_with_rescoring(tmp_path):
+    lines = _real_lines(24)
+    images = [np.asarray(Image.open(p).convert("L")) for p, _ in lines]
+    width = max(i.shape[1] for i in images) + 200
+    page = np.full((sum(i.shape[0] + 16 for i in images) + 200, width), 255, np.uint8)
+    y = 100
+    for image in images:
+        page[y:y + image.shape[0], 100:100 + image.shape[1]] = image
+        y += image.shape[0] + 16
+    source = tmp_path / "page.png"
+    Image.fromarray(page).save(source, dpi=(400, 400))
+    truth = "\n".join(text for _, text in lines)
+    texts = {}
+    for name, on in (("plain", False), ("reread", True)):
+        settings = Settings.model_validate({"work_dir": tmp_path / "w", "output_dir": tmp_path / "o",
+                                            "ocr": {"reread": on}})
+        job = PageJob("item", "text", 1, source, 0, 1, hashlib.sha256(source.read_bytes()).hexdigest(),
+                      tmp_path / name, "Cyrillic", year=1939, language="kv-Cyrl")
+        result = process_page(job, settings)
+        texts[name] = result.text.read_text(encoding="utf-8") if result.text else ""
+        if on:
+            step = next(s for s in result.steps if s.name == "reread")
+            assert step.settings["words_changed"] > 0 and step.settings["language"] == "kv"
+    assert cer(truth, texts["reread"]) < cer(truth, texts["plain"]) * 0.8
+
+
+@pytest.mark.needs_tesseract
+def test_an_azerbaijani_page_pays_nothing(tmp_path):
+    """No Azerbaijani model is shipped: the page is read once, as before, with no reread step."""
+    image = Image.new("L", (1200, 300), 255)
+    ImageDraw.Draw(image).text((40, 100), "Азәрбајҹан нағыллары", font=ImageFont.truetype("DejaVuSans.ttf", 56),
+                               fill=0)
+    source = tmp_path / "az.png"
+    image.save(source, dpi=(300, 300))
+    settings = Settings.model_validate({"work_dir": tmp_path / "w", "output_dir": tmp_path / "o"})
+    job = PageJob("item", "text", 1, source, 0, 1, hashlib.sha256(source.read_bytes()).hexdigest(),
+                  tmp_path / "p", "Cyrillic", language="az-Cyrl")
+    result = process_page(job, settings)
+    assert "reread" not in [s.name for s in result.steps]
+    assert result.word_count >= 2
