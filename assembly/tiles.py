@@ -19,13 +19,17 @@ The source is the page's image as the item's PDF holds it (the access image
 of ``pipeline/page.py``: JPEG 2000, JPEG, G4, or a score's lossless scan),
 taken out of the PDF without re-rendering where it can be. The same code
 makes tiles at publish time from the assembled PDF and later, for items
-published before tiles existed, from the stored PDF.
+published before tiles existed, from the stored PDF (``digitize tiles``).
 
-The tiles are written with our own loop over pyvips (resize, crop,
-``jpegsave``) rather than ``dzsave``: dzsave 8.14's ``iiif3`` layout also
-writes ``vips-properties.xml`` (with the time, so never the same bytes
-twice) and an unlisted whole-image level under a region name that no
-client asks for; bench/iiif_tiles.py measures the two side by side.
+The tiles are written with our own loop over pyvips (decode once, halve
+with a linear kernel, crop, ``jpegsave`` to memory, hash the bytes there)
+rather than ``dzsave``: dzsave 8.14's ``iiif3`` layout also writes
+``vips-properties.xml`` (with the time, so never the same bytes twice; its
+``properties=False`` does not stop it) and an unlisted whole-image level
+under a region name that no client asks for. What the time goes to is
+decoding the JPEG 2000 (most of it); pages are tiled ``TILE_THREADS`` at a
+time. bench/iiif_tiles.py measures ours, the earlier loop and dzsave side
+by side.
 
 Everything here is deterministic: the same PDF gives the same bytes, so a
 re-run uploads nothing (``delivery.tiles``).
@@ -33,12 +37,15 @@ re-run uploads nothing (``delivery.tiles``).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import math
 import shutil
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -57,6 +64,7 @@ __all__ = [
     "INDEX_NAME",
     "TILE_QUALITY",
     "TILE_SIZE",
+    "TILE_THREADS",
     "TILER_VERSION",
     "PageTiles",
     "TileFile",
@@ -65,6 +73,7 @@ __all__ = [
     "make_item_tiles",
     "page_tiles",
     "read_info",
+    "work_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,8 +83,14 @@ log = logging.getLogger(__name__)
 # first screen of a zoomed page wait for 4x the pixels it shows
 # (bench/iiif_tiles.py gives the figures).
 TILE_SIZE = 512
-TILE_QUALITY = 80  # JPEG quality of tiles: grey text pages stay sharp at 80
-TILER_VERSION = "1"  # bump when the tiles' bytes change for the same PDF
+# JPEG quality of tiles (colour ones 4:2:0, libvips' default below 90; grey
+# ones one band): text at 70 looks as it does at 80 side by side at 2x zoom,
+# for 17 % fewer bytes, most of which go to the paper's grain
+TILE_QUALITY = 70
+TILER_VERSION = "2"  # bump when the tiles' bytes (or the work folder's layout) change for the same PDF
+# pages tiled at once: decoding JPEG 2000 and encoding tiles run in libvips
+# without the GIL, and at assembly time the item's page workers are idle
+TILE_THREADS = 2
 INDEX_NAME = "index.json"
 PLACEHOLDER_ID = "iiif:page"  # info.json's id as stored; the web puts the page's service URL there
 
@@ -194,15 +209,28 @@ def _render(page: pikepdf.Page, pdf: Path, index: int, width: int | None) -> pyv
     return _from_pil(image)
 
 
-def _page_image(page: pikepdf.Page, pdf: Path, index: int) -> pyvips.Image:
-    """The page's reading image, as the PDF holds it.
+@dataclass(frozen=True)
+class _Source:
+    """A page's reading image as taken out of the PDF: encoded bytes for libvips, or an image already decoded."""
+
+    seq: int
+    label: str | None
+    encoded: bytes | None = None  # JPEG or JPEG 2000 bytes: decoded in the tiling thread
+    image: Any = None  # a pyvips.Image (G4, Flate, or a page pdfium rendered)
+
+
+def _page_source(page: pikepdf.Page, pdf: Path, index: int) -> _Source:
+    """The page's reading image, as the PDF holds it (read here, in the thread that holds the PDF).
 
     One image on an unrotated page (every page our pipeline makes): its
-    JPEG or JPEG 2000 bytes straight to libvips, anything else (G4, Flate)
-    decoded by pikepdf. Otherwise, or when that fails (16-bit samples), the
-    page rendered by pdfium at the image's own width.
+    JPEG or JPEG 2000 bytes, for libvips to decode in a tiling thread;
+    anything else (G4, Flate) decoded by pikepdf. Otherwise, or when that
+    fails (16-bit samples), the page rendered by pdfium at the image's own
+    width. pikepdf and pdfium are not thread-safe, libvips is: only the
+    decoding of the encoded bytes and the tiles run in threads.
     """
     vips = _vips()
+    seq, label = index + 1, _label(page)
     images = list(page.get_images(recursive=False).values())
     width = None
     if len(images) == 1 and int(page.obj.get("/Rotate", 0)) % 360 == 0:
@@ -211,15 +239,23 @@ def _page_image(page: pikepdf.Page, pdf: Path, index: int) -> pyvips.Image:
         try:
             filters = [str(f) for f in picture.filters]
             if filters in (["/DCTDecode"], ["/JPXDecode"]):
-                return vips.Image.new_from_buffer(picture.obj.read_raw_bytes(), "")
-            return _from_pil(picture.as_pil_image())
+                return _Source(seq, label, encoded=picture.obj.read_raw_bytes())
+            return _Source(seq, label, image=_from_pil(picture.as_pil_image()))
         except (vips.Error, pikepdf.PdfError, NotImplementedError, ValueError, OSError) as exc:
-            log.debug("%s page %d: image not taken out of the PDF (%s); rendering it", pdf.name, index + 1, exc)
-    return _render(page, pdf, index, width)
+            log.debug("%s page %d: image not taken out of the PDF (%s); rendering it", pdf.name, seq, exc)
+    return _Source(seq, label, image=_render(page, pdf, index, width))
+
+
+def _page_image(page: pikepdf.Page, pdf: Path, index: int) -> pyvips.Image:
+    """The page's reading image, decoded (bench/iiif_tiles.py hands it to the peer)."""
+    source = _page_source(page, pdf, index)
+    if source.encoded is not None:
+        return _vips().Image.new_from_buffer(source.encoded, "")
+    return source.image
 
 
 def _eight_bit(image: pyvips.Image) -> pyvips.Image:
-    """Grey or sRGB, 8 bits, no alpha: what a JPEG tile holds."""
+    """Grey or sRGB, 8 bits, no alpha: what a JPEG tile holds (a grey page stays one band)."""
     if image.hasalpha():
         image = image.flatten(background=[255] * (image.bands - 1))
     if image.bands >= 3:
@@ -243,48 +279,66 @@ def _levels(width: int, height: int, tile: int) -> tuple[list[int], tuple[int, i
         scale *= 2
 
 
-def _save(image: pyvips.Image, dest: Path, quality: int) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    data = image.jpegsave_buffer(Q=quality, optimize_coding=True, strip=True)
-    dest.write_bytes(data)
+def _half(image: pyvips.Image) -> pyvips.Image:
+    """The image at half size, ``ceil(w/2) x ceil(h/2)`` as the Image API's sizes are, in memory.
+
+    Each level is made from the one above it with a linear (2x2) kernel:
+    one pass over a quarter of the pixels, where lanczos3 from the full
+    image cost twice as much for text that looks the same at these sizes
+    (bench/iiif_tiles.py). The size is made exact (libvips rounds).
+    """
+    width, height = math.ceil(image.width / 2), math.ceil(image.height / 2)
+    half = image.resize(width / image.width, vscale=height / image.height, kernel="linear")
+    if (half.width, half.height) != (width, height):
+        half = half.embed(0, 0, width, height, extend="copy")
+    return half.copy_memory()
 
 
-def _scaled(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
-    if (width, height) == (image.width, image.height):
-        return image
-    return image.resize(width / image.width, vscale=height / image.height)
+def work_file(folder: Path, seq: int, path: str) -> Path:
+    """Where a page's tile (``path``: its Image API path, e.g. ``full/max/0/default.jpg``) is in the work folder.
+
+    Flat, one folder per page (``folder/<seq>/full_max_0_default.jpg``): a
+    folder per path segment cost three mkdirs per tile, and as many rmdirs
+    on a re-run, which on this machine's file system took longer than the
+    tiles themselves. Image API path segments never hold ``_``.
+    """
+    return folder / str(seq) / path.replace("/", "_")
+
+
+def _jpeg(image: pyvips.Image, quality: int) -> bytes:
+    data: bytes = image.jpegsave_buffer(Q=quality, optimize_coding=True, strip=True)
+    return data
 
 
 def page_tiles(
-    image: pyvips.Image, folder: Path, *, tile: int = TILE_SIZE, quality: int = TILE_QUALITY
-) -> tuple[ImageService, list[str]]:
-    """Write one page's tiles and info.json under ``folder``; the service and the files' paths (under ``folder``).
+    image: pyvips.Image, folder: Path, seq: int, *, tile: int = TILE_SIZE, quality: int = TILE_QUALITY
+) -> tuple[ImageService, tuple[TileFile, ...]]:
+    """Write one page's tiles and info.json in ``folder/<seq>/`` (see ``work_file``); the service and its files.
 
-    ``folder`` is emptied first: it holds this page's tiles and nothing else.
+    Anything else in the page's folder (an earlier PDF's tiles) is removed.
     """
     image = _eight_bit(image).copy_memory()  # decoded once: each tile would otherwise decode its region again
     width, height = image.width, image.height
-    if folder.exists():
-        shutil.rmtree(folder)
     factors, whole, whole_factor = _levels(width, height, tile)
-    written: list[str] = []
-    for scale in factors:
-        lw, lh = math.ceil(width / scale), math.ceil(height / scale)
-        level = _scaled(image, lw, lh)
-        for top in range(0, lh, tile):
-            for left in range(0, lw, tile):
-                tw, th = min(tile, lw - left), min(tile, lh - top)
-                x, y = left * scale, top * scale
-                rw, rh = min(tile * scale, width - x), min(tile * scale, height - y)
-                region = "full" if (x, y, rw, rh) == (0, 0, width, height) else f"{x},{y},{rw},{rh}"
-                size = "max" if (tw, th) == (width, height) else f"{tw},{th}"
-                path = f"{region}/{size}/0/default.jpg"
-                _save(level.crop(left, top, tw, th), folder / path, quality)
-                written.append(path)
-    small = f"full/{whole[0]},{whole[1]}/0/default.jpg"
-    if small not in written:  # at scale 1 (a page smaller than a tile) the one tile is full/max
-        _save(_scaled(image, *whole), folder / small, quality)
-        written.append(small)
+    made: dict[str, bytes] = {}
+    level, scale = image, 1
+    while True:
+        if scale in factors:
+            lw, lh = level.width, level.height
+            for top in range(0, lh, tile):
+                for left in range(0, lw, tile):
+                    tw, th = min(tile, lw - left), min(tile, lh - top)
+                    x, y = left * scale, top * scale
+                    rw, rh = min(tile * scale, width - x), min(tile * scale, height - y)
+                    region = "full" if (x, y, rw, rh) == (0, 0, width, height) else f"{x},{y},{rw},{rh}"
+                    size = "max" if (tw, th) == (width, height) else f"{tw},{th}"
+                    made[f"{region}/{size}/0/default.jpg"] = _jpeg(level.crop(left, top, tw, th), quality)
+        if scale == whole_factor:
+            small = f"full/{whole[0]},{whole[1]}/0/default.jpg"
+            if small not in made:  # at scale 1 (a page smaller than a tile) the one tile is full/max
+                made[small] = _jpeg(level, quality)
+            break
+        level, scale = _half(level), scale * 2
     service = ImageService(width, height, tile, tuple(factors), (whole,))
     info = {
         "@context": "http://iiif.io/api/image/3/context.json",
@@ -297,10 +351,23 @@ def page_tiles(
         "tiles": [{"width": tile, "scaleFactors": list(factors)}],
         "sizes": [{"width": whole[0], "height": whole[1]}],
     }
-    (folder / "info.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-    written.append("info.json")
-    log.debug("tiles of %dx%d: %d files (whole page at 1/%d)", width, height, len(written), whole_factor)
-    return service, written
+    made["info.json"] = json.dumps(info, indent=1).encode("utf-8")
+    page_folder = folder / str(seq)
+    page_folder.mkdir(parents=True, exist_ok=True)
+    names = {work_file(folder, seq, path).name for path in made}
+    for old in page_folder.iterdir():
+        if old.name not in names:
+            if old.is_dir():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+    files = []
+    for path, data in made.items():
+        # not fsynced: the index, written atomically after every page, is what makes them count
+        work_file(folder, seq, path).write_bytes(data)
+        files.append(TileFile(path, len(data), hashlib.sha256(data).hexdigest()))
+    log.debug("tiles of %dx%d: %d files (whole page at 1/%d)", width, height, len(files), whole_factor)
+    return service, tuple(files)
 
 
 def _index_of(folder: Path, identifier: str, source_sha256: str, tiler: str) -> TilesIndex | None:
@@ -315,7 +382,7 @@ def _index_of(folder: Path, identifier: str, source_sha256: str, tiler: str) -> 
     for page in index.pages:
         for f in page.files:
             try:
-                if (folder / str(page.seq) / f.path).stat().st_size != f.size:
+                if work_file(folder, page.seq, f.path).stat().st_size != f.size:
                     return None
             except OSError:
                 return None
@@ -326,6 +393,16 @@ def _tiler(tile: int, quality: int) -> str:
     return f"{TILER_VERSION}/{tile}/q{quality}"
 
 
+def _tile_source(
+    source: _Source, folder: Path, canvases: dict[int, tuple[int, int]], tile: int, quality: int
+) -> PageTiles:
+    """One page's tiles (runs in a tiling thread: libvips lets go of the GIL while it works)."""
+    image = source.image if source.encoded is None else _vips().Image.new_from_buffer(source.encoded, "")
+    service, files = page_tiles(image, folder, source.seq, tile=tile, quality=quality)
+    canvas = canvases.get(source.seq, (service.width, service.height))
+    return PageTiles(source.seq, source.label, canvas[0], canvas[1], service, files)
+
+
 def make_item_tiles(
     identifier: str,
     pdf: Path,
@@ -334,6 +411,7 @@ def make_item_tiles(
     *,
     tile: int = TILE_SIZE,
     quality: int = TILE_QUALITY,
+    threads: int = TILE_THREADS,
 ) -> TilesIndex:
     """Tiles of every page of ``pdf`` under ``folder/<seq>/``, and ``folder/index.json`` listing them.
 
@@ -341,32 +419,37 @@ def make_item_tiles(
     size of the page as OCR saw it (``report.json``), so that ALTO word
     boxes are canvas coordinates; a page missing from it gets its image's
     size. Tiles already in ``folder`` from the same PDF are reused.
+    ``threads`` pages are decoded and tiled at once (the PDF is read in
+    this thread); at most twice as many pages' images wait in memory, so
+    memory stays flat in the book's length.
     Raises OutputError when the PDF cannot be read or libvips is missing.
     """
     source_sha256 = sha256_file(pdf)
     folder.mkdir(parents=True, exist_ok=True)
-    reused = _index_of(folder, identifier, source_sha256, _tiler(tile, quality))
+    tiler = _tiler(tile, quality)
+    reused = _index_of(folder, identifier, source_sha256, tiler)
     if reused is not None:
         log.debug("%s: tiles in %s reused", identifier, folder)
         return reused
+    (folder / INDEX_NAME).unlink(missing_ok=True)  # an interrupted run must not leave an index naming half-made tiles
     vips = _vips()
-    pages = []
+    sizes = dict(canvases or {})
+    pages: list[PageTiles] = []
     try:
-        with pikepdf.open(pdf) as document:
+        with pikepdf.open(pdf) as document, ThreadPoolExecutor(
+            max_workers=max(1, threads), thread_name_prefix="tiles"
+        ) as pool:
+            pending: deque[Future[PageTiles]] = deque()
             for index, page in enumerate(document.pages):
-                seq = index + 1
-                image = _page_image(page, pdf, index)
-                service, written = page_tiles(image, folder / str(seq), tile=tile, quality=quality)
-                canvas = (canvases or {}).get(seq, (service.width, service.height))
-                files = tuple(
-                    TileFile(path, (folder / str(seq) / path).stat().st_size, sha256_file(folder / str(seq) / path))
-                    for path in written
-                )
-                label = _label(page)
-                pages.append(PageTiles(seq, label, canvas[0], canvas[1], service, files))
+                source = _page_source(page, pdf, index)
+                pending.append(pool.submit(_tile_source, source, folder, sizes, tile, quality))
+                while len(pending) > 2 * max(1, threads):
+                    pages.append(pending.popleft().result())
+            while pending:
+                pages.append(pending.popleft().result())
     except (pikepdf.PdfError, vips.Error, OSError) as exc:
         raise OutputError(f"{pdf}: cannot make the IIIF tiles of {identifier} ({exc})") from exc
-    result = TilesIndex(identifier, source_sha256, _tiler(tile, quality), tuple(pages))
+    result = TilesIndex(identifier, source_sha256, tiler, tuple(pages))
     for stale in folder.iterdir():  # pages the PDF no longer has
         if stale.is_dir() and stale.name.isdigit() and result.page(int(stale.name)) is None:
             shutil.rmtree(stale)

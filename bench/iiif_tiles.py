@@ -5,11 +5,15 @@ reading image is made as pipeline/page.py makes it (scaled to 200 dpi,
 JPEG 2000 1:18) and embedded in a PDF as assembly does. Then, side by side
 in one run:
 
-* ours (assembly.tiles: pyvips resize/crop/jpegsave, the layout the web
+* ours (assembly.tiles: decode once, halve with a linear kernel, crop,
+  jpegsave to memory, pages on ``TILE_THREADS`` threads; the layout the web
   serves) at 256, 512 (the default) and 1024 px tiles: seconds, files and
-  bytes per page;
+  bytes per page; at 512 px also on one thread;
+* the earlier loop (tiler 1: lanczos3 from the full image for each level,
+  a folder per path segment, files hashed after writing, quality 80, one
+  page at a time), for before/after in one run;
 * libvips' ``dzsave --layout iiif3`` (the peer) on the same decoded images,
-  same tile size and JPEG quality;
+  same tile size and JPEG quality as ours;
 * storing our 512 px tiles with ``delivery.tiles.publish_tiles`` into a
   local folder store and into SeaweedFS on 127.0.0.1: seconds and objects
   per page, then the unchanged re-run.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import statistics
 import sys
 import tempfile
@@ -59,13 +64,61 @@ def make_pdf(folder: Path, pages: int) -> Path:
     return path
 
 
-def ours(pdf: Path, folder: Path, tile: int) -> tuple[float, int, int]:
+def _jp2_bytes(pdf: Path) -> int:
+    with pikepdf.open(pdf) as document:
+        return sum(len(pikepdf.PdfImage(image).obj.read_raw_bytes())
+                   for page in document.pages for image in page.get_images(recursive=False).values())
+
+
+def ours(pdf: Path, folder: Path, tile: int, threads: int = tiles_module.TILE_THREADS) -> tuple[float, int, int]:
     """Seconds, files and bytes of our tiles for the whole PDF at ``tile`` px."""
     clock = time.perf_counter()
-    index = make_item_tiles("bench", pdf, folder, tile=tile)
+    index = make_item_tiles("bench", pdf, folder, tile=tile, threads=threads)
     seconds = time.perf_counter() - clock
     files = [f for page in index.pages for f in page.files]
     return seconds, len(files), sum(f.size for f in files)
+
+
+def earlier(pdf: Path, folder: Path, tile: int) -> tuple[float, int, int]:
+    """The earlier loop (tiler 1, before this bench's change), kept here to measure against."""
+    from digitize.checksums import sha256_file
+
+    def save(image, dest: Path) -> None:  # noqa: ANN001 - pyvips is untyped
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(image.jpegsave_buffer(Q=80, optimize_coding=True, strip=True))
+
+    def scaled(image, width: int, height: int):  # noqa: ANN001, ANN202
+        return image if (width, height) == (image.width, image.height) else image.resize(
+            width / image.width, vscale=height / image.height)
+
+    clock = time.perf_counter()
+    total = count = 0
+    with pikepdf.open(pdf) as document:
+        for index, page in enumerate(document.pages):
+            image = tiles_module._eight_bit(_page_image(page, pdf, index)).copy_memory()
+            width, height = image.width, image.height
+            out = folder / str(index + 1)
+            factors, whole, _ = tiles_module._levels(width, height, tile)
+            written = []
+            for scale in factors:
+                lw, lh = math.ceil(width / scale), math.ceil(height / scale)
+                level = scaled(image, lw, lh)
+                for top in range(0, lh, tile):
+                    for left in range(0, lw, tile):
+                        tw, th = min(tile, lw - left), min(tile, lh - top)
+                        x, y = left * scale, top * scale
+                        region = f"{x},{y},{min(tile * scale, width - x)},{min(tile * scale, height - y)}"
+                        path = out / region / f"{tw},{th}/0/default.jpg"
+                        save(level.crop(left, top, tw, th), path)
+                        written.append(path)
+            small = out / f"full/{whole[0]},{whole[1]}/0/default.jpg"
+            save(scaled(image, *whole), small)
+            (out / "info.json").write_text("{}")
+            for path in [*written, small, out / "info.json"]:
+                sha256_file(path)
+                total += path.stat().st_size
+                count += 1
+    return time.perf_counter() - clock, count, total
 
 
 def dzsave(pdf: Path, folder: Path, tile: int) -> tuple[float, int, int]:
@@ -99,10 +152,17 @@ def main(argv: list[str] | None = None) -> int:
         pdf = make_pdf(root, args.pages)
         n = args.pages
         print(f"{n} pages, A5 at 300 dpi, reading images 200 dpi JPEG 2000 (1165x1654 px), PDF {pdf.stat().st_size} B")
+        print(f"JPEG quality {tiles_module.TILE_QUALITY} (ours and the peer), JPEG 2000 in the PDF: "
+              f"{_jp2_bytes(pdf) / n / 1024:.1f} KB/page")
         print(f"{'maker':<22}{'tile':>6}{'s/page':>9}{'files/page':>12}{'KB/page':>10}")
+        seconds, files, size = earlier(pdf, root / "earlier-512", 512)
+        print(f"{'earlier loop (q80)':<22}{512:>6}{seconds / n:>9.3f}{files / n:>12.1f}{size / n / 1024:>10.1f}")
+        seconds, files, size = ours(pdf, root / "ours-512-1", 512, threads=1)
+        print(f"{'ours, 1 thread':<22}{512:>6}{seconds / n:>9.3f}{files / n:>12.1f}{size / n / 1024:>10.1f}")
         for tile in (256, 512, 1024):
             seconds, files, size = ours(pdf, root / f"ours-{tile}", tile)
-            print(f"{'ours (pyvips)':<22}{tile:>6}{seconds / n:>9.3f}{files / n:>12.1f}{size / n / 1024:>10.1f}")
+            label = f"ours, {tiles_module.TILE_THREADS} threads"
+            print(f"{label:<22}{tile:>6}{seconds / n:>9.3f}{files / n:>12.1f}{size / n / 1024:>10.1f}")
             folder = root / f"dz-{tile}"
             folder.mkdir()
             seconds, files, size = dzsave(pdf, folder, tile)

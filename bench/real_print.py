@@ -369,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
                     if infos:
                         hocr = Path(infos[page.number]["hocr"])
                         (args.dump / f"{page.path.stem}.{reading.name}.hocr").write_bytes(hocr.read_bytes())
+                        changes = (infos[page.number].get("reread") or {}).get("changes") or []
+                        (args.dump / f"{page.path.stem}.{reading.name}.changes.tsv").write_text(
+                            "".join(f"{c[0]}\t{c[1]}\t{c[2]}\t{c[3]}\n" for c in changes), encoding="utf-8")
         if args.json:
             args.json.write_text(json.dumps({"rows": rows, "classes": classes}, indent=1, ensure_ascii=False))
     return 0

@@ -147,7 +147,7 @@ def per_page_vs_tesseract(item: Path, tmp: Path, pages: int) -> tuple[float, flo
 
     info = tesseract.probe(settings.ocr.tessdata)
     ours, alone = [], []
-    with tesserocr.PyTessBaseAPI(path=info.tessdata, lang=MODEL) as api:
+    with tesserocr.PyTessBaseAPI(path=str(info.tessdata), lang=MODEL) as api:
         for n, job in enumerate(jobs):
             start = time.perf_counter()
             process_page(job, settings)

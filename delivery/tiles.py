@@ -37,9 +37,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from digitize.assembly.tiles import INDEX_NAME, TilesIndex, iter_files, make_item_tiles
+from digitize.assembly.tiles import INDEX_NAME, TilesIndex, iter_files, make_item_tiles, work_file
 from digitize.checksums import READ_CHUNK
-from digitize.errors import StorageError, VerificationError
+from digitize.errors import CatalogError, StorageError, VerificationError
 from digitize.files import atomic_output
 from digitize.storage.catalog import Catalog, CatalogFile
 from digitize.storage.objects import ObjectStore, StoredObject
@@ -48,6 +48,7 @@ __all__ = [
     "TILES_EVENT",
     "PublishedTiles",
     "TilesRecord",
+    "TilesState",
     "index_key",
     "load_index",
     "page_sizes",
@@ -56,6 +57,7 @@ __all__ = [
     "tile_key",
     "tiles_for_stored_item",
     "tiles_prefix",
+    "tiles_state",
 ]
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,42 @@ def recorded_tiles(catalog: Catalog, identifier: str) -> TilesRecord | None:
     return None
 
 
+@dataclass(frozen=True)
+class TilesState:
+    """Whether an item's recorded tiles were made from the PDF it has now (what ``digitize tiles`` asks)."""
+
+    identifier: str
+    withdrawn: bool
+    pdf_sha256: str | None  # None: the item has no PDF to make tiles from
+    record: TilesRecord | None  # None: no tiles recorded
+
+    @property
+    def current(self) -> bool:
+        """Tiles of this PDF are recorded (an index recorded before PDFs were named in it counts as current)."""
+        return (
+            self.pdf_sha256 is not None and self.record is not None
+            and self.record.source_sha256 in ("", self.pdf_sha256)
+        )
+
+    @property
+    def reason(self) -> str:
+        if self.pdf_sha256 is None:
+            return "no PDF"
+        if self.record is None:
+            return "no tiles"
+        return "tiles up to date" if self.current else "tiles of an earlier PDF"
+
+
+def tiles_state(catalog: Catalog, identifier: str) -> TilesState:
+    """The item's tiles against its PDF, from the catalog alone; CatalogError when there is no such item."""
+    item = catalog.get(identifier)
+    if item is None:
+        raise CatalogError(f"no item {identifier!r} in the catalog (digitize catalog lists them)")
+    pdf = next((f for f in catalog.files(identifier) if f.key == item.pdf_key), None) if item.pdf_key else None
+    return TilesState(identifier, item.status == "withdrawn", pdf.sha256 if pdf else None,
+                      recorded_tiles(catalog, identifier))
+
+
 def load_index(store: ObjectStore, record: TilesRecord) -> TilesIndex:
     """The stored index, checked against the event; VerificationError when it is not the recorded one."""
     with store.open_read(record.key) as stream:
@@ -173,7 +211,7 @@ def publish_tiles(
     if previous is not None:
         known = {(tile_key(identifier, p.seq, f.path), f.size, f.sha256) for p, f in iter_files(previous)}
     todo = [
-        (tile_key(identifier, page.seq, f.path), folder / str(page.seq) / f.path, f.sha256)
+        (tile_key(identifier, page.seq, f.path), work_file(folder, page.seq, f.path), f.sha256)
         for page, f in iter_files(index)
         if (tile_key(identifier, page.seq, f.path), f.size, f.sha256) not in known
     ]
@@ -189,7 +227,7 @@ def publish_tiles(
     stored_index = store.put_file(index_key(identifier), index_path, content_type="application/json")
     stored.append(stored_index)
     new = TilesRecord(stored_index.key, stored_index.size, stored_index.sha256, index.source_sha256)
-    changed = record is None or (record.key, record.size, record.sha256) != (new.key, new.size, new.sha256)
+    changed = record != new  # a new index, or the same one now recorded as made from this PDF
     files = sum(len(page.files) for page in index.pages)
     if changed:
         if not catalog.add_event(identifier, TILES_EVENT, new.detail(len(index.pages), files)):
@@ -224,11 +262,13 @@ def tiles_for_stored_item(
     The PDF is read back from the store and checked against the catalog's
     SHA-256 first (tiles are never made from a damaged PDF); the canvas
     sizes come from the stored ``report.json`` when it is there.
-    Raises StorageError when the item has no PDF or it cannot be read.
+    Raises CatalogError when there is no such item, StorageError when it
+    has no PDF or the PDF cannot be read (VerificationError: not the
+    registered one), OutputError when no tiles can be made from it.
     """
     item = catalog.get(identifier)
     if item is None:
-        raise StorageError(f"no item {identifier!r} in the catalog")
+        raise CatalogError(f"no item {identifier!r} in the catalog (digitize catalog lists them)")
     files = {f.key: f for f in catalog.files(identifier)}
     pdf = files.get(item.pdf_key or "")
     if pdf is None:

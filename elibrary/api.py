@@ -73,7 +73,11 @@ def api_search(
             "url": f"{view['url']}#page={hit.snippet.seq}",
         }
         items.append(view)
-    answer: dict[str, Any] = {"total": result.total, "limit": limit, "offset": offset, "items": items}
+    # total_exact false: at least ``total`` items match (a search reads at most so many; the facets
+    # then count those).
+    answer: dict[str, Any] = {
+        "total": result.total, "total_exact": result.total_exact, "limit": limit, "offset": offset, "items": items,
+    }
     if facets:
         answer["facets"] = {
             name: [{"value": f.value, "label": f.label, "count": f.count} for f in values]

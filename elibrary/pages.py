@@ -73,7 +73,8 @@ def search_page(
         "kind": kind, "collection": collection, "language": language, "script": script,
         "sort": sort if sort == chosen_sort.value else "",
     }
-    pages = max(1, -(-result.total // size))
+    # Not exact: at least one more item than counted, so there is a next page (reading further).
+    pages = max(1, -(-(result.total + (0 if result.total_exact else 1)) // size))
     kept = {k: v for k, v in form.items() if v}
 
     def link(**changes: str | int | None) -> str:

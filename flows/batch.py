@@ -4,10 +4,12 @@ It only orchestrates: every task is a few lines around one core function
 (:mod:`flows.tasks`), and tasks pass paths and small dataclasses, never
 images.
 
-* Pages of all items go to a page runner (a process pool here, or a Dask
-  cluster; :mod:`flows.runners`), at most ``settings.workers`` at once, one
-  Tesseract thread each. An item is assembled and published as soon as its
-  last page is done.
+* Pages of all items go to a page runner (a process pool here,
+  :mod:`flows.pool`, or a Dask cluster, :mod:`flows.runners`), at most
+  ``settings.workers`` at once, one Tesseract thread each. ``digitize run``
+  starts the pool and the first pages before the flow comes up; their page
+  tasks then wait for them. An item is assembled and published as soon as
+  its last page is done.
 * Items are isolated: a failing page, assembly or upload fails its item,
   with the reason, and never the batch.
 * Retries: errors that say retrying can help (object storage, a crashed

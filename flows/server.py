@@ -129,10 +129,11 @@ def _using(api_url: str) -> Iterator[None]:
     from prefect.context import refresh_global_settings_context
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    # Prefect's threads that do not inherit this context (the process pool's thread forwarding the
-    # workers' events and logs) read the global settings, made when Prefect was imported: without a
-    # refresh they found no API URL and started a temporary server of their own, which then got
-    # the task runs' events instead of this server.
+    # Prefect's threads that do not inherit this context read the global settings, made when Prefect
+    # was imported. Without this refresh, Prefect's process-pool runner (used for pages until issue 18)
+    # forwarded its workers' task-run events from such a thread, which found no API URL and started a
+    # temporary server of its own: the events went there, not here, and every run paid for a second
+    # server. Any such thread now sees the URL.
     refresh_global_settings_context()
     try:
         with temporary_settings(updates={PREFECT_API_URL: api_url}):  # for this process

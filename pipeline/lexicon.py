@@ -159,14 +159,50 @@ def build(text: str, *, min_count: int = 1) -> Counter[str]:
     return Counter({w: n for w, n in counts.items() if n >= min_count and len(w) <= 40})
 
 
+# Tesseract's aze_cyrl word list (tesstrain langdata) was made by spelling a
+# Latin Azerbaijani web crawl letter for letter in Cyrillic look-alikes, not in
+# the Cyrillic alphabet of 1958-1991 that books were printed in: its unicharset
+# has ӧ ӱ for ө ү, с̧ ҹ̧ ҝ̆ for ш ч ғ (a letter and a combining cedilla or
+# breve) and Ы̇ for the capital of и. Those are put right before counting.
+MODEL_SPELLINGS: dict[str, dict[str, str]] = {
+    "aze_cyrl": {"с\u0327": "ш", "С\u0327": "Ш", "ҹ\u0327": "ч", "Ҹ\u0327": "Ч", "ҝ\u0306": "ғ", "Ҝ\u0306": "Ғ",
+                 "Ы\u0307": "И", "ы\u0307": "и", "ӱ": "ү", "Ӱ": "Ү", "ӧ": "ө", "Ӧ": "Ө"},
+}
+
+
+def model_word_list(model: str, tessdata: Path) -> list[str]:
+    """The word list inside a Tesseract model (pipeline/wordlist.py), in the language's own spelling."""
+    from digitize.pipeline.wordlist import model_words
+
+    fixes = MODEL_SPELLINGS.get(model, {})
+    words = []
+    for word in model_words(model, tessdata):
+        for wrong, right in fixes.items():
+            word = word.replace(wrong, right)
+        words.append(unicodedata.normalize("NFC", word))
+    return words
+
+
+_USAGE = """usage: python -m digitize.pipeline.lexicon build <code> <corpus.txt>... <out.tsv.gz>
+       python -m digitize.pipeline.lexicon model-words <tesseract model> <out.txt>"""
+
+
 def _main(argv: list[str]) -> int:
-    if len(argv) != 4 or argv[0] != "build":
-        print("usage: python -m digitize.pipeline.lexicon build <code> <corpus.txt> <out.tsv.gz>", file=sys.stderr)
+    if len(argv) == 3 and argv[0] == "model-words":
+        from digitize.pipeline.tesseract import find_tessdata
+
+        words = model_word_list(argv[1], find_tessdata())
+        Path(argv[2]).write_text("".join(w + "\n" for w in words), encoding="utf-8")
+        print(f"{argv[2]}: {len(words)} words of {argv[1]}")
+        return 0
+    if len(argv) < 4 or argv[0] != "build":
+        print(_USAGE, file=sys.stderr)
         return 2
-    _, code, corpus, out = argv
-    counts = build(Path(corpus).read_text(encoding="utf-8"))
+    code, corpora, out = argv[1], argv[2:-1], argv[-1]
+    counts = build("\n".join(Path(corpus).read_text(encoding="utf-8") for corpus in corpora))
     with gzip.GzipFile(out, "wb", mtime=0) as raw:  # mtime 0: the same text gives the same bytes
-        body = f"# {code}: {len(counts)} forms from {Path(corpus).name}\n" + "".join(
+        names = " + ".join(Path(corpus).name for corpus in corpora)
+        body = f"# {code}: {len(counts)} forms from {names}\n" + "".join(
             f"{w}\t{n}\n" for w, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
         raw.write(body.encode("utf-8"))
     print(f"{out}: {len(counts)} forms")

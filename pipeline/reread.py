@@ -16,9 +16,21 @@ and scores each by
   bonus for a form the lexicon knows, more for a common one,
 
 and keeps the best reading when it beats Tesseract's by a margin. Confident
-words are never touched, nor is anything when the item's language has no
-model. Each change is recorded (word id, OCR reading, chosen reading) in the
-``reread`` processing step.
+words are left alone but for two rules that need no guess at the letters:
+
+* capitals read for small letters (``ВЫЛО эз`` for ``выло эз``, ``Ло-``):
+  a capital drawn like its small letter (в/В, л/Л, и/И, к/К, о/О ...) is
+  told only by its height, so a word whose capitals stand no taller than
+  the line's small letters (measured on the page's picture, against the
+  words of the same line set in small letters only) is put in small
+  letters, if the language knows it, it has several capitals, or it is
+  part of a word cut at a line end (:func:`small_letters`);
+* a word the lexicon does not know while exactly one spelling with a
+  diacritic put back is known (``сьом`` → ``сьӧм``, :func:`lost_marks`).
+
+Nothing is done when the item's language has no model. Each change is
+recorded (word id, OCR reading, chosen reading) in the ``reread`` processing
+step.
 
 The weights were tuned on the tuning half of the real dev set
 (bench/real_print.py); the check half and the generated pages were not
@@ -27,8 +39,10 @@ used to choose them.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +96,14 @@ _SPLIT_LETTERS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Capitals drawn as a larger copy of their small letter: read alone, the
+# glyph does not tell its case, only its height in the line does.
+CASE_TWINS = frozenset("ВГЖЗИЙКЛМНОПСТХЦЧШЩЪЫЬЭЮЯӦӨҸҶҢҚҒҮҰ")
+# Small letters whose top is the line's x-height (no ascender, dot or accent above).
+_X_TOP = frozenset("авгежзиклмнопрстухцчшщъыьэюяәөүұҹҷңқғҗ")  # not д: a tall top in some faces
+_DESCENDING = frozenset("друщцфҹҷқңҗ")
+
+
 @dataclass(frozen=True)
 class Weights:
     """How Tesseract's scores and the language's are weighed (natural logs)."""
@@ -95,6 +117,11 @@ class Weights:
     alternative_min: float = 10.0  # LSTM choices below this confidence are ignored
     mixed_case: float = -4.0  # a capital inside a lower-case word
     margin: float = 1.0  # a new reading must beat Tesseract's by this much
+    # a confident word unknown to the lexicon takes a diacritic back (о → ӧ) when no known form
+    # decides and the character n-grams find the marked spelling likelier by this much (None: never)
+    marks_margin: float | None = None
+    # a word whose top is within this share of the x-height of the line's x-line is in small letters
+    x_line_tolerance: float = 0.15
     # a second reading of the line (the picture as scanned, before dust removal took dots and accents
     # for dust) is preferred unless the first scores better by more than this
     second_margin: float = -1.0
@@ -161,6 +188,167 @@ def candidates(reading: WordReading, core_start: int, core_end: int, alphabet: s
     return found
 
 
+def _column_tops(image: np.ndarray | None, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    """For each column of a word's box that holds ink, the y of its topmost ink (Otsu on the box)."""
+    if image is None:
+        return None
+    x0, y0, x1, y1 = box
+    crop = image[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
+    if crop.size < 4 or int(crop.max()) - int(crop.min()) < 40:
+        return None
+    _, ink = cv2.threshold(crop, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    inked = ink.any(axis=0)
+    if not inked.any():
+        return None
+    tops: np.ndarray = np.argmax(ink[:, inked] > 0, axis=0) + max(0, y0)
+    return tops
+
+
+def word_top(image: np.ndarray | None, box: tuple[int, int, int, int], share: float = 50.0) -> float:
+    """Where a word's letters start: the ``share`` percentile of its columns' tops (dots and
+    accents, a few columns, do not count), or its box's top without an image."""
+    tops = _column_tops(image, box)
+    return float(box[1]) if tops is None else float(np.percentile(tops, share))
+
+
+def capitals_top(text: str, box: tuple[int, int, int, int], image: np.ndarray | None) -> float:
+    """Where the word's capitals start: the upper quarter of the column tops in the share of the box
+    each capital takes (letters taken as equally wide), or the box's top without an image."""
+    tops = _column_tops(image, box)
+    if tops is None or image is None:
+        return float(box[1])
+    x0, _, x1, _ = box
+    crop = image[max(0, box[1]):max(0, box[3]), max(0, x0):max(0, x1)]
+    _, ink = cv2.threshold(crop, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    columns = np.nonzero(ink.any(axis=0))[0]  # the x (in the box) of each entry of ``tops``
+    width = max(1, x1 - x0)
+    chosen = np.zeros(len(columns), bool)
+    for i, c in enumerate(text):
+        if c.isupper():
+            chosen |= (columns >= i * width / len(text)) & (columns < (i + 1) * width / len(text))
+    return float(np.percentile(tops[chosen], 25.0)) if chosen.any() else float(box[1])
+
+
+def x_line(words: Sequence[tuple[str, tuple[int, int, int, int], float | None]],
+           baseline: float | None = None, image: np.ndarray | None = None) -> tuple[float, float] | None:
+    """The top of the small letters of a line and their height (pixels), from its words (text, box, confidence).
+
+    Measured on the words read in small letters whose every letter reaches
+    only the x-height (``ым``, ``шеп``): the median top of their columns on
+    ``image`` (the box's top without one: then the lowest of them, as a word
+    read without its diacritic still has the dots in its box), and the
+    x-height is the line's ``baseline`` (y at the words, from Tesseract's
+    line) less that, or else the height of those words without a descender.
+    None when the line has none of them (a line of one word, a heading in
+    capitals) or the height cannot be had.
+    """
+    tops: list[float] = []
+    heights: list[float] = []
+    for text, box, confidence in words:
+        core = _EDGES.match(text)
+        letters = core.group(2) if core else text
+        if len(letters) < 2 or (confidence or 0.0) < 50 or not all(c in _X_TOP for c in letters):
+            continue
+        top = word_top(image, box)
+        tops.append(top)
+        if not any(c in _DESCENDING for c in letters) and not text.endswith((",", ";")):
+            heights.append(box[3] - top)
+    if not tops:
+        return None
+    x_top = float(np.median(tops)) if image is not None else max(tops)
+    if baseline is not None and baseline - x_top > 3:
+        return x_top, baseline - x_top
+    if heights:
+        return x_top, float(np.median(heights))
+    return None
+
+
+def _baseline(title: str | None) -> float | None:
+    """The y of a line's baseline at its middle, from its hOCR title (``bbox …; baseline slope offset``)."""
+    box = _box(title)
+    match = re.search(r"baseline (-?[\d.]+) (-?[\d.]+)", title or "")
+    if box is None or match is None:
+        return None
+    slope, offset = float(match.group(1)), float(match.group(2))
+    return box[3] + offset + slope * (box[2] - box[0]) / 2.0
+
+
+def small_letters(text: str, box: tuple[int, int, int, int], line: tuple[float, float] | None,
+                  weights: Weights, image: np.ndarray | None = None) -> str | None:
+    """The word in small letters when its capitals are a misreading, else None.
+
+    Every capital in it must be drawn like its small letter (CASE_TWINS), the
+    small-letter form must reach only the x-height, and the word's top must
+    sit on the line's x-line (:func:`x_line`), where a capital would stand
+    taller by a third of the x-height or more.
+    """
+    if line is None:
+        return None
+    match = _EDGES.match(text)
+    core = match.group(2) if match else text
+    if not any(c.isupper() for c in core) or not all(c in CASE_TWINS for c in core if c.isupper()):
+        return None
+    lower = core.lower()
+    if not all(c in _X_TOP for c in lower if c.isalpha()) or not any(c.isalpha() for c in lower):
+        return None
+    top, height = line
+    if capitals_top(text, box, image) < top - weights.x_line_tolerance * height:
+        return None
+    return text.replace(core, lower)
+
+
+def _marked_twins(alphabet: set[str]) -> dict[str, tuple[str, ...]]:
+    """Letter → the language's letters that are it plus a diacritic (Unicode decomposition: о → ӧ, е → ё)."""
+    twins: dict[str, list[str]] = {}
+    for letter in sorted(alphabet):
+        parts = unicodedata.normalize("NFD", letter)
+        if len(parts) > 1 and parts[0] != letter:
+            twins.setdefault(parts[0], []).append(letter)
+            twins.setdefault(parts[0].upper(), []).append(letter.upper())
+    return {base: tuple(marked) for base, marked in twins.items()}
+
+
+def lost_marks(core: str, lm: LanguageModel, *, margin: float | None = None, most: int = 4) -> str | None:
+    """A word the language does not know, read for one it knows but for lost diacritics.
+
+    ``вылo`` → ``вылӧ`` when ``вылӧ`` is a known form and ``вылo`` is not: the
+    dots of a worn ӧ are the part of the letter that breaks off first, and
+    Tesseract then reads a confident о. Taken when exactly one way of putting
+    the marks back gives a known form (at most ``most`` letters tried); when
+    none does and ``margin`` is given, the spelling whose letters the
+    character n-grams find likelier by ``margin`` (natural log) or more.
+    """
+    if len(core) < 3 or lm.known(core) or not core.isalpha():
+        return None
+    twins = _marked_twins(lm.alphabet)
+    places = [i for i, c in enumerate(core) if c in twins][:most]
+    if not places:
+        return None
+    found: set[str] = set()
+    spellings = []
+    options = [(core[i],) + twins[core[i]] for i in places]
+    for choice in itertools.product(*options):
+        letters = list(core)
+        for i, letter in zip(places, choice, strict=True):
+            letters[i] = letter
+        word = "".join(letters)
+        if word != core:
+            spellings.append(word)
+            if lm.known(word):
+                found.add(word)
+    if found or margin is None:
+        return found.pop() if len(found) == 1 else None
+    base = lm.log_prob(core)
+    best = max(spellings, key=lm.log_prob)
+    return best if lm.log_prob(best) - base >= margin else None
+
+
+def _lowered(reading: WordReading, text: str) -> WordReading:
+    """A reading with the letters of ``text`` (the same word in small letters) and their small alternatives."""
+    letters = tuple(tuple((option.lower(), conf) for option, conf in options) for options in reading.letters)
+    return WordReading(text, reading.confidence, reading.bbox, letters)
+
+
 def _letters_score(letters: Sequence[tuple[tuple[str, float], ...]], weights: Weights) -> float:
     return sum(math.log(max(options[0][1] / 100.0, weights.floor)) for options in letters)
 
@@ -224,23 +412,34 @@ def _box(title: str | None) -> tuple[int, int, int, int] | None:
 LineReader = Callable[[tuple[int, int, int, int]], Sequence[WordReading]]
 
 
-def line_reader(image: np.ndarray, *, model: str, dpi: float, tessdata: Path, scale: float = 1.0) -> LineReader:
-    """Read one line of ``image`` again (single-line segmentation), optionally scaled; boxes in page pixels."""
-    height, width = image.shape[:2]
+@dataclass(frozen=True)
+class ImageLines:
+    """Reads one line of ``image`` again (single-line segmentation), optionally scaled; boxes in page pixels.
 
-    def read(box: tuple[int, int, int, int]) -> Sequence[WordReading]:
+    Also lends the image to :func:`rescore_page`, which measures letter heights on it.
+    """
+
+    image: np.ndarray
+    model: str
+    dpi: float
+    tessdata: Path
+    scale: float = 1.0
+
+    def __call__(self, box: tuple[int, int, int, int]) -> Sequence[WordReading]:
+        height, width = self.image.shape[:2]
+        scale = self.scale
         x0, y0, x1, y1 = box
         pad = max(4, (y1 - y0) // 4)
         left, top = max(0, x0 - pad), max(0, y0 - pad)
-        crop = image[top:min(height, y1 + pad), left:min(width, x1 + pad)]
+        crop = self.image[top:min(height, y1 + pad), left:min(width, x1 + pad)]
         if crop.size == 0:
             return ()
         picture = PILImage.fromarray(crop)
         if scale != 1.0:
             picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
                                      PILImage.Resampling.LANCZOS)
-        found = tesseract.recognize_with_alternatives(picture, model=model, dpi=dpi * scale, tessdata=tessdata,
-                                                      psm=7)
+        found = tesseract.recognize_with_alternatives(picture, model=self.model, dpi=self.dpi * scale,
+                                                      tessdata=self.tessdata, psm=7)
         return tuple(
             WordReading(w.text, w.confidence,
                         (left + round(w.bbox[0] / scale), top + round(w.bbox[1] / scale),
@@ -248,7 +447,10 @@ def line_reader(image: np.ndarray, *, model: str, dpi: float, tessdata: Path, sc
             for w in found.words
         )
 
-    return read
+
+def line_reader(image: np.ndarray, *, model: str, dpi: float, tessdata: Path, scale: float = 1.0) -> LineReader:
+    """Read one line of ``image`` again (single-line segmentation), optionally scaled; boxes in page pixels."""
+    return ImageLines(image, model, dpi, tessdata, scale)
 
 
 def _pairs(words: Sequence[tuple[int, int, int, int]], others: Sequence[WordReading]) -> dict[int, WordReading]:
@@ -268,7 +470,7 @@ def _pairs(words: Sequence[tuple[int, int, int, int]], others: Sequence[WordRead
 
 def rescore_page(page_div: str, readings: Sequence[WordReading], lm: LanguageModel, *,
                  below_confidence: float, weights: Weights | None = None,
-                 second: LineReader | None = None, line_below: float = 0.0) -> Rescored:
+                 second: LineReader | None = None, line_below: float = 0.0, marks: bool = True) -> Rescored:
     """Rescore the doubtful words of a page of Tesseract hOCR (the ``ocr_page`` div).
 
     With ``second``, a line holding a word below ``line_below`` is read again
@@ -276,6 +478,7 @@ def rescore_page(page_div: str, readings: Sequence[WordReading], lm: LanguageMod
     reading when that scores better by ``weights.second_margin``.
     """
     weights = weights or Weights()
+    image = second.image if isinstance(second, ImageLines) else None
     if "ocrx_word" not in page_div or not readings:
         return Rescored(page_div, (), 0)
     try:
@@ -294,6 +497,10 @@ def rescore_page(page_div: str, readings: Sequence[WordReading], lm: LanguageMod
         words = [el for el in line.iter() if el.get("class") == "ocrx_word"]
         seconds: dict[int, WordReading] = {}
         confidences = [word_confidence(el.get("title")) for el in words]
+        boxes = [_box(el.get("title")) or (0, 0, 0, 0) for el in words]
+        texts = ["".join(el.itertext()).strip() for el in words]
+        line_metrics = x_line(list(zip(texts, boxes, confidences, strict=True)), _baseline(line.get("title")),
+                              image)
         if second is not None and words and min((c if c is not None else 0.0) for c in confidences) < line_below:
             line_box = _box(line.get("title"))
             if line_box is not None:
@@ -305,15 +512,39 @@ def rescore_page(page_div: str, readings: Sequence[WordReading], lm: LanguageMod
             text = raw.strip()
             confidence = word_confidence(word_el.get("title"))
             starts = not (position == 0 and continued)
-            if holder is None or not text or confidence is None:
+            if holder is None or not text or confidence is None or not _in_alphabet(text, lm.alphabet):
                 continue
+            ends = position < len(words) - 1 or not text.endswith("-")
+            reading = by_box.get(boxes[position])
+            small = small_letters(text, boxes[position], line_metrics, weights, image)
+            if small is not None and reading is not None and reading.text.strip() == text:
+                # capitals that stand no taller than small letters: the small-letter word, if the
+                # language knows it (after rescoring) or it is the part of a word cut at a line end
+                chosen, _ = best_reading(_lowered(reading, small), lm, weights, starts=starts, ends=ends)
+                cut = not starts or text.endswith("-")
+                capitals = sum(1 for c in text if c.isupper())
+                if chosen != text and (cut or capitals > 1 or lm.known(_EDGES.sub(r"\2", chosen))):
+                    checked += 1
+                    holder.text = raw.replace(text, chosen)
+                    changes.append(Change(word_el.get("id", ""), text, chosen, confidence))
+                    continue
             if confidence >= below_confidence and not _foreign(text, lm.alphabet):
+                match = _EDGES.match(text)
+                marked = None
+                if match and marks and starts and not text.endswith("-"):
+                    parts = match.group(2).split("-")
+                    found = [lost_marks(part, lm, margin=weights.marks_margin) for part in parts]
+                    if any(found):
+                        marked = "-".join(f or part for f, part in zip(found, parts, strict=True))
+                if match and marked is not None:
+                    checked += 1
+                    chosen = match.group(1) + marked + match.group(3)
+                    holder.text = raw.replace(text, chosen)
+                    changes.append(Change(word_el.get("id", ""), text, chosen, confidence))
                 continue
-            reading = by_box.get(_box(word_el.get("title")) or (-1, -1, -1, -1))
             if reading is None or reading.text.strip() != text:
                 continue
             checked += 1
-            ends = position < len(words) - 1 or not text.endswith("-")
             chosen, score = best_reading(reading, lm, weights, starts=starts, ends=ends)
             other = seconds.get(position)
             if other is not None and other.text.strip():
@@ -332,9 +563,25 @@ def rescore_page(page_div: str, readings: Sequence[WordReading], lm: LanguageMod
 
 # -- a page ------------------------------------------------------------------------
 
+def _script(alphabet: set[str]) -> str:
+    cyrillic = sum(1 for c in alphabet if "\u0400" <= c <= "\u04ff")
+    return "Cyrl" if cyrillic * 2 > len(alphabet) else "Latn"
+
+
 def language_model(language: str, enabled: bool) -> LanguageModel | None:
-    """The item language's model when rescoring is on and the language has one; else None (nothing is done)."""
-    return model_for_language(language) if enabled else None
+    """The item language's model when rescoring is on and the language has one in the item's script
+    (``az-Latn`` is not rescored with the Cyrillic ``az`` list); else None (nothing is done)."""
+    lm = model_for_language(language) if enabled else None
+    subtags = [part for part in language.replace("_", "-").split("-")[1:] if len(part) == 4]
+    if lm is not None and subtags and subtags[0].title() != _script(lm.alphabet):
+        return None
+    return lm
+
+
+def _in_alphabet(text: str, alphabet: set[str]) -> bool:
+    """Whether most of a word's letters are the language's (not a Latin word on a Cyrillic page)."""
+    letters = [c.lower() for c in text if c.isalpha()]
+    return not letters or sum(1 for c in letters if c in alphabet or c in FOREIGN_TWINS) * 2 > len(letters)
 
 
 def recognize(image: PILImage.Image, *, model: str, dpi: float, tessdata: Path, psm: int, timeout: float | None,

@@ -28,6 +28,7 @@ topic is the next step if it grows again.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import logging
@@ -44,6 +45,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    exists,
     func,
     literal,
     literal_column,
@@ -53,7 +55,8 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker, undefer
+from sqlalchemy.sql.util import ClauseAdapter
 
 from digitize.archive.records import ItemRecord
 from digitize.errors import CatalogError, ReviewError
@@ -160,6 +163,8 @@ class Catalog:
         if create:
             try:
                 migrate(self.engine, self._sqlite_file)
+                with self.engine.begin() as conn:
+                    fulltext.ensure(conn)
                 self._fill_search_forms()
             except SQLAlchemyError as exc:
                 reason = catalog_error_reason(exc)
@@ -511,7 +516,9 @@ class Catalog:
         by the engine's rank (bm25 / ts_rank), then by title in Azerbaijani
         order; with no words, by title. Withdrawn and unpublished items are
         left out unless ``include_withdrawn``. Each item found comes with
-        the pages its words are on and a passage with them marked.
+        the pages its words are on and a passage with them marked. At most
+        ``EXACT_LIMIT`` matches (or ``offset + limit``) are read per search:
+        more is answered "more than" (``SearchResult.total_exact``).
         """
         query = query or SearchQuery(**fields)
         text_terms = query_terms(query.text)
@@ -536,57 +543,111 @@ class Catalog:
         text_terms: tuple[Term, ...],
         conditions: list[ColumnElement[bool]],
     ) -> SearchResult:
+        if not terms:
+            return self._browse(session, query, conditions)
         viewer = query.viewer or Viewer()
-        columns: list[Any] = [ItemRow]
-        base = select(ItemRow.id)
-        meta = None
-        if terms:
-            matched = fulltext.match(self.engine.dialect.name, terms).query.subquery("fulltext_match")
-            meta = matched.c.meta
-            base = base.join(matched, matched.c.id == ItemRow.id)
-            # The page text of an item counts only for a viewer who may read it; its metadata for everyone.
-            conditions = [*conditions, or_(matched.c.meta == 1, _text_readable(viewer, query.include_withdrawn))]
-            columns += [matched.c.meta, matched.c.score]
-        where = and_(*conditions) if conditions else true()
-        order: list[Any]
-        sort = query.sort if terms or query.sort is not SearchSort.RELEVANCE else SearchSort.TITLE
-        if sort is SearchSort.RELEVANCE:
-            order = [meta.desc(), matched.c.score, ItemRow.title_sort, ItemRow.identifier]  # type: ignore[union-attr]
-        elif sort is SearchSort.TITLE:
-            order = [ItemRow.title_sort, ItemRow.identifier]
-        elif sort is SearchSort.YEAR:
-            order = [ItemRow.year.is_(None), ItemRow.year, ItemRow.title_sort, ItemRow.identifier]
-        else:
-            order = [ItemRow.year.is_(None), ItemRow.year.desc(), ItemRow.title_sort, ItemRow.identifier]
         limit = max(0, min(query.limit, 1000))
-        page = base.with_only_columns(*columns).where(where).order_by(*order).limit(limit).offset(max(0, query.offset))
-        facets: dict[str, list[FacetCount]] = {}
-        if query.facets:
-            facets = _facets(session, base.where(where))
-            total = sum(f.count for f in facets["kind"])
-        else:
-            total = int(session.scalar(select(func.count()).select_from(base.where(where).subquery())) or 0)
-        rows = session.execute(page).all() if total else []
-        items = [_catalog_item(row[0]) for row in rows]
-        in_meta = {row[0].id: bool(row[1]) for row in rows} if terms else {}
-        hits = self._hits(session, rows, items, text_terms, viewer, in_meta)
+        offset = max(0, query.offset)
+        dialect = self.engine.dialect.name
+        asked = fulltext.prepare(dialect, terms)
+        # Every question below reads at most ``window`` + 1 matches: one page of a search costs about
+        # the same however many items hold its words (measured: bench/search_latency.py).
+        window = max(EXACT_LIMIT, offset + limit)
+        # The page text of an item counts only for a viewer who may read it; its metadata for everyone.
+        may_read = or_(asked.in_meta, _text_readable(viewer, query.include_withdrawn))
+        listing: Any
+        if asked.words is None:  # SQLite: the matches in the index's order, their columns from the covering index
+            found = asked.matches.subquery("fulltext_match")
+            listing = (
+                select(*_LISTED).select_from(found.join(ItemRow, ItemRow.id == found.c.id))
+                .where(*conditions, may_read).limit(window + 1)
+                .with_hint(ItemRow, "INDEXED BY fulltext_items_cover", "sqlite")
+            )
+        else:  # PostgreSQL: a subquery that only the GIN indexes answer, the rest asked of its rows
+            table = ItemRow.__table__
+            matched = (
+                select(*table.c, literal_column("items.fulltext_meta").label("fulltext_meta"))
+                .where(asked.words).limit(fulltext.PHRASE_SCAN if asked.phrases is not None else None)
+                .offset(0).subquery("matched")
+            )
+            adapt = ClauseAdapter(matched).traverse
+            listing = (
+                select(*(matched.c[column.key] for column in _LISTED))
+                .where(*(adapt(c) for c in conditions), adapt(may_read),
+                       *([] if asked.phrases is None else [asked.phrases]))
+                .limit(window + 1)
+            )
+        fulltext.index_scans(session.connection())
+        rows = {row.id: row for row in session.execute(listing)}
+        exact = len(rows) <= window
+        if asked.bounded is not None and int(session.scalar(asked.bounded) or 0) > fulltext.PHRASE_SCAN:
+            exact = False
+        meta = {
+            item_id: score
+            for item_id, score in session.execute(asked.meta, {"fulltext_limit": window + 1})
+        }
+        missing = [item_id for item_id in meta if item_id not in rows]
+        if missing:  # items whose metadata holds the words, beyond the matches read: they rank first
+            extra = select(*_LISTED).where(ItemRow.id.in_(missing), *conditions)
+            rows.update((row.id, row) for row in session.execute(extra))
+        scores: dict[int, float] = {}
+        if exact and asked.ranks is not None and query.sort is SearchSort.RELEVANCE:
+            scores = {item_id: score for item_id, score in session.execute(asked.ranks) if item_id in rows}
+        ordered = sorted(rows.values(), key=_sort_key(query.sort, meta, scores))
+        total = len(rows) if exact else min(len(rows), window)  # not exact: "at least"
+        facets = _facets(rows.values()) if query.facets else {}
+        shown = [row.id for row in ordered[offset:offset + limit]]
+        # The items shown, with their text in the index's form (where the words are): one query.
+        items_by_id = {
+            row.id: row
+            for row in session.scalars(
+                select(ItemRow).options(undefer(ItemRow.text_search)).where(ItemRow.id.in_(shown))
+            )
+        } if shown else {}
+        chosen = [items_by_id[item_id] for item_id in shown if item_id in items_by_id]
+        items = [_catalog_item(row) for row in chosen]
+        in_meta = {row.id: row.id in meta for row in chosen}
+        index_texts = {row.id: row.text_search or "" for row in chosen}
+        hits = self._hits(session, [row.id for row in chosen], items, text_terms, viewer, in_meta, index_texts)
         suggestion = None
         if not total and text_terms:
             suggestion = _suggestion(session, query.text, text_terms)
-        return SearchResult(total, items, query, hits=hits, facets=facets, suggestion=suggestion)
+        return SearchResult(total, items, query, hits=hits, facets=facets, suggestion=suggestion, total_exact=exact)
+
+    def _browse(self, session: Session, query: SearchQuery, conditions: list[ColumnElement[bool]]) -> SearchResult:
+        """No words: the items by title (or year), a page of them, the count and the facets of all."""
+        where = and_(*conditions) if conditions else true()
+        order: list[Any]
+        if query.sort is SearchSort.YEAR:
+            order = [ItemRow.year.is_(None), ItemRow.year, ItemRow.title_sort, ItemRow.identifier]
+        elif query.sort is SearchSort.YEAR_DESC:
+            order = [ItemRow.year.is_(None), ItemRow.year.desc(), ItemRow.title_sort, ItemRow.identifier]
+        else:
+            order = [ItemRow.title_sort, ItemRow.identifier]
+        limit = max(0, min(query.limit, 1000))
+        page = select(ItemRow).where(where).order_by(*order).limit(limit).offset(max(0, query.offset))
+        facets: dict[str, list[FacetCount]] = {}
+        if query.facets:
+            facets = _browse_facets(session, select(ItemRow.id).where(where))
+            total = sum(f.count for f in facets["kind"])
+        else:
+            total = int(session.scalar(select(func.count()).select_from(ItemRow).where(where)) or 0)
+        items = [_catalog_item(row) for row in session.scalars(page)] if total else []
+        return SearchResult(total, items, query, hits=[SearchHit(item.identifier) for item in items], facets=facets)
 
     def _hits(
         self,
         session: Session,
-        rows: Sequence[Any],
+        ids: Sequence[int],
         items: list[CatalogItem],
         terms: tuple[Term, ...],
         viewer: Viewer,
         in_meta: dict[int, bool],
+        index_texts: dict[int, str],
     ) -> list[SearchHit]:
-        """Pages and a marked passage of each item found, from the items the viewer may read."""
-        readable = {row[0].id for row, item in zip(rows, items, strict=True) if terms and item.readable_by(viewer)}
-        pages = _page_positions(session, readable, terms)
+        """Pages and a marked passage of each item shown (not of every item found), from those the viewer may read."""
+        readable = {item_id for item_id, item in zip(ids, items, strict=True) if terms and item.readable_by(viewer)}
+        pages, index_pages = _page_positions(session, readable, terms, texts=index_texts)
         best = {(item_id, seqs[0]) for item_id, seqs in pages.items() if seqs}
         texts: dict[tuple[int, int], str] = {}
         if best:
@@ -597,10 +658,12 @@ class Catalog:
             )
             texts = {(i, seq): original for i, seq, original in found}
         hits = []
-        for row, item in zip(rows, items, strict=True):
-            seqs = pages.get(row[0].id, [])
-            snippet = make_snippet(seqs[0], texts.get((row[0].id, seqs[0]), ""), terms) if seqs else None
-            hits.append(SearchHit(item.identifier, tuple(seqs), snippet, in_meta.get(row[0].id, False)))
+        for item_id, item in zip(ids, items, strict=True):
+            seqs = pages.get(item_id, [])
+            snippet = make_snippet(
+                seqs[0], texts.get((item_id, seqs[0]), ""), terms, index_page=index_pages.get(item_id)
+            ) if seqs else None
+            hits.append(SearchHit(item.identifier, tuple(seqs), snippet, in_meta.get(item_id, False)))
         return hits
 
     def matching_pages(self, identifier: str, text: str, limit: int = 50) -> list[int]:
@@ -615,16 +678,29 @@ class Catalog:
             item_id = session.scalar(select(ItemRow.id).where(ItemRow.identifier == identifier))
             if item_id is None:
                 return []
-            every = _page_positions(session, {item_id}, terms, every_only=True).get(item_id, [])
+            every = _page_positions(session, {item_id}, terms, every_only=True)[0].get(item_id, [])
             return sorted(every)[:limit]
 
     def collections(self, *, include_withdrawn: bool = False) -> list[str]:
-        """Collections that have (available) items."""
-        query = select(ItemRow.collection).where(ItemRow.collection.is_not(None))
+        """Collections that have (available) items.
+
+        Walks the index of ``collection`` from one value to the next (a few
+        probes per collection) instead of reading every item: the search page
+        asks this on every request, and a scan of 100,000 items took
+        30–130 ms (bench/search_latency.py).
+        """
+        walk = select(func.min(ItemRow.collection).label("value")).where(ItemRow.collection.is_not(None))
+        walked = walk.cte("collection_walk", recursive=True)
+        following = select(ItemRow.collection).where(ItemRow.collection > walked.c.value)
+        walked = walked.union_all(
+            select(following.with_only_columns(func.min(ItemRow.collection)).scalar_subquery())
+            .where(walked.c.value.is_not(None))
+        )
+        query = select(walked.c.value).where(walked.c.value.is_not(None))
         if not include_withdrawn:
-            query = query.where(_public())
+            query = query.where(exists().where(ItemRow.collection == walked.c.value, _public()))
         with self._sessions() as session:
-            return [r for r in session.scalars(query.distinct().order_by(ItemRow.collection)) if r]
+            return [r for r in session.scalars(query.order_by(walked.c.value)) if r]
 
     def kinds(self) -> list[str]:
         with self._sessions() as session:
@@ -725,9 +801,55 @@ def _filters(query: SearchQuery) -> list[ColumnElement[bool]]:
 
 _FACETS = ("decade", "collection", "kind", "language", "script")
 
+# What a search reads of each item it finds (SQLite: all in the index ``fulltext_items_cover``).
+_LISTED = (
+    ItemRow.id, ItemRow.title_sort, ItemRow.identifier, ItemRow.year, ItemRow.collection, ItemRow.kind,
+    ItemRow.language, ItemRow.script,
+)
 
-def _facets(session: Session, matches: Any) -> dict[str, list[FacetCount]]:
-    """Counts of the matching items by decade, collection, kind, language and script (one query)."""
+# Most matches a search reads: up to this many it counts, facets and ranks exactly; beyond, it says
+# "more than" and gives the counts and order of the first ones found (engines do the same: a word on
+# every page finds every item, and no reader pages through 1,000 of them). Paging further reads
+# further (``offset + limit``).
+EXACT_LIMIT = 1000
+
+
+def _sort_key(sort: SearchSort, meta: dict[int, float], scores: dict[int, float]) -> Callable[[Any], Any]:
+    """How found items are ordered: by relevance, items whose metadata holds every word come first
+    (by the metadata's rank), then the rest by the text's rank (bm25, SQLite, when few match), then by
+    title in Azerbaijani order; or by title or year."""
+    if sort is SearchSort.RELEVANCE:
+        return lambda r: (r.id not in meta, meta.get(r.id, scores.get(r.id, 0.0)), r.title_sort or b"", r.identifier)
+    if sort is SearchSort.TITLE:
+        return lambda r: (r.title_sort or b"", r.identifier)
+    if sort is SearchSort.YEAR:
+        return lambda r: (r.year is None, r.year or 0, r.title_sort or b"", r.identifier)
+    return lambda r: (r.year is None, -(r.year or 0), r.title_sort or b"", r.identifier)
+
+
+def _facets(rows: Any) -> dict[str, list[FacetCount]]:
+    """Counts of the found items by decade, collection, kind, language and script (rows of ``_LISTED``)."""
+    rows = list(rows)
+    counts = {
+        "decade": collections.Counter(str(r.year // 10 * 10) for r in rows if r.year is not None),
+        **{name: collections.Counter(str(v) for r in rows if (v := getattr(r, name)) is not None)
+           for name in ("collection", "language", "script")},
+        "kind": collections.Counter(str(r.kind) for r in rows),
+    }
+    facets: dict[str, list[FacetCount]] = {}
+    for name in _FACETS:
+        counted = counts[name]
+        if name == "decade":
+            facets[name] = [FacetCount(v, f"{v}–{int(v) + 9}", n) for v, n in sorted(counted.items(),
+                                                                                  key=lambda f: int(f[0]))]
+        else:
+            facets[name] = [FacetCount(v, v, n) for v, n in sorted(counted.items(),
+                                                                  key=lambda f: (-f[1], title_sort_key(f[0])))]
+    return facets
+
+
+def _browse_facets(session: Session, matches: Any) -> dict[str, list[FacetCount]]:
+    """Counts of the items browsed by decade, collection, kind, language and script (one query in the database)."""
     hits = (
         select(ItemRow.year, ItemRow.collection, ItemRow.kind, ItemRow.language, ItemRow.script)
         .join_from(matches.subquery("facet_ids"), ItemRow, literal_column("facet_ids.id") == ItemRow.id)
@@ -756,25 +878,32 @@ def _facets(session: Session, matches: Any) -> dict[str, list[FacetCount]]:
 
 
 def _page_positions(
-    session: Session, item_ids: set[int], terms: Sequence[Term], *, every_only: bool = False
-) -> dict[int, list[int]]:
-    """Per item, the page numbers holding the query's words: every word first, then some."""
+    session: Session, item_ids: set[int], terms: Sequence[Term], *, every_only: bool = False,
+    texts: dict[int, str] | None = None,
+) -> tuple[dict[int, list[int]], dict[int, str]]:
+    """Per item, the page numbers holding the query's words (every word first, then some), and its first
+    such page in the index's form. ``texts``: the items' ``text_search`` when the caller has read it."""
     if not item_ids or not terms:
-        return {}
-    rows = session.execute(select(ItemRow.id, ItemRow.text_search).where(ItemRow.id.in_(item_ids)))
-    texts: dict[int, str | None] = {item_id: index for item_id, index in rows}
+        return {}, {}
+    if texts is None:
+        rows = session.execute(select(ItemRow.id, ItemRow.text_search).where(ItemRow.id.in_(item_ids)))
+        texts = {item_id: index or "" for item_id, index in rows}
+    texts = {item_id: texts.get(item_id, "") for item_id in item_ids}
     seqs: dict[int, list[int]] = {}
     for item_id, seq in session.execute(
         select(PageRow.item_id, PageRow.seq).where(PageRow.item_id.in_(item_ids)).order_by(PageRow.item_id, PageRow.seq)
     ):
         seqs.setdefault(item_id, []).append(seq)
     found = {}
+    first_pages = {}
     for item_id, index in texts.items():
         every, some = page_hits(index or "", terms)
         numbers = seqs.get(item_id, [])
-        positions = every if every_only else every + some
-        found[item_id] = [numbers[p] for p in positions if p < len(numbers)]
-    return found
+        positions = [p for p in (every if every_only else every + some) if p < len(numbers)]
+        found[item_id] = [numbers[p] for p in positions]
+        if positions:
+            first_pages[item_id] = (index or "").split(PAGE_SEPARATOR)[positions[0]]
+    return found, first_pages
 
 
 def _suggestion(session: Session, text: str, terms: Sequence[Term]) -> str | None:
@@ -783,7 +912,7 @@ def _suggestion(session: Session, text: str, terms: Sequence[Term]) -> str | Non
     words = []
     changed = False
     for term in terms:
-        nearest = fulltext.suggest(conn, term.word)
+        nearest = None if term.is_phrase else fulltext.suggest(conn, term.word)
         if nearest is not None and not _has_word(session, term):
             words.append(nearest)
             changed = True

@@ -313,7 +313,9 @@ class SearchResult:
     (empty unless the query asked for them); ``notice`` says why a query
     found nothing by its form (no letter or digit in it); ``suggestion`` is
     the query with a misspelt word replaced by the nearest word the index
-    holds, when nothing was found.
+    holds, when nothing was found. ``total_exact`` False: more items may
+    match than a search reads (``Catalog.search``); ``total`` and the
+    facets' counts are then those of the items read ("at least").
     """
 
     total: int
@@ -323,6 +325,7 @@ class SearchResult:
     facets: dict[str, list[FacetCount]] = field(default_factory=dict)
     notice: str | None = None
     suggestion: str | None = None
+    total_exact: bool = True
 
 
 @dataclass(frozen=True)

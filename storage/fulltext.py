@@ -32,15 +32,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Float, Integer, TextualSelect, bindparam, text
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    Float,
+    Integer,
+    TextClause,
+    TextualSelect,
+    bindparam,
+    text,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from digitize.errors import CatalogError
 from digitize.storage.search import Term
 
-__all__ = ["PREFIX", "FullTextMatch", "create", "drop", "include_name", "match", "rebuild", "suggest"]
+__all__ = [
+    "PHRASE_SCAN", "PREFIX", "FullTextMatch", "FullTextQuery", "create", "drop", "ensure", "include_name",
+    "index_scans", "match", "prepare", "rebuild", "suggest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +61,9 @@ log = logging.getLogger(__name__)
 PREFIX = "fulltext_"
 
 Field = Literal["any", "title", "authors"]
+
+# PostgreSQL: most items whose text is read for a quoted phrase (see ``FullTextQuery.bounded``).
+PHRASE_SCAN = 200
 
 _SQLITE_COLUMNS = ("search_title", "search_authors", "search_other", "text_search")
 # bm25 weights of those columns: a word in the title counts most, in the page text least.
@@ -71,7 +87,38 @@ _SQLITE_CREATE = [
     "INSERT INTO fulltext_items(rowid, search_title, search_authors, search_other, text_search) "
     "VALUES (new.id, new.search_title, new.search_authors, new.search_other, new.text_search); END",
 ]
+# The metadata alone (title, authors, the rest) in a small index of its own: which items hold every
+# word in their metadata (they rank first, and restricted items are found by them) is then asked of
+# it, not of the page text's long lists of the common words.
+_SQLITE_META_COLUMNS = ("search_title", "search_authors", "search_other")
+_SQLITE_META_WEIGHTS = "10.0, 5.0, 2.0"
+_SQLITE_CREATE += [
+    "CREATE VIRTUAL TABLE IF NOT EXISTS fulltext_meta USING fts5("
+    + ", ".join(_SQLITE_META_COLUMNS)
+    + ", content='items', content_rowid='id', tokenize='unicode61', prefix='3')",
+    "CREATE TRIGGER IF NOT EXISTS fulltext_meta_insert AFTER INSERT ON items BEGIN "
+    "INSERT INTO fulltext_meta(rowid, search_title, search_authors, search_other) "
+    "VALUES (new.id, new.search_title, new.search_authors, new.search_other); END",
+    "CREATE TRIGGER IF NOT EXISTS fulltext_meta_delete AFTER DELETE ON items BEGIN "
+    "INSERT INTO fulltext_meta(fulltext_meta, rowid, search_title, search_authors, search_other) "
+    "VALUES ('delete', old.id, old.search_title, old.search_authors, old.search_other); END",
+    "CREATE TRIGGER IF NOT EXISTS fulltext_meta_update "
+    "AFTER UPDATE OF search_title, search_authors, search_other ON items BEGIN "
+    "INSERT INTO fulltext_meta(fulltext_meta, rowid, search_title, search_authors, search_other) "
+    "VALUES ('delete', old.id, old.search_title, old.search_authors, old.search_other); "
+    "INSERT INTO fulltext_meta(rowid, search_title, search_authors, search_other) "
+    "VALUES (new.id, new.search_title, new.search_authors, new.search_other); END",
+    # What a search reads of each item it finds, in an index: ``items`` rows hold the page text
+    # (``text_search``) before these columns, so reading them from the table follows its overflow pages.
+    "CREATE INDEX IF NOT EXISTS fulltext_items_cover ON items (id, status, review_state, access, embargo_until, "
+    "year, kind, collection, language, script, title_sort, identifier)",
+]
 _SQLITE_DROP = [
+    "DROP INDEX IF EXISTS fulltext_items_cover",
+    "DROP TRIGGER IF EXISTS fulltext_meta_insert",
+    "DROP TRIGGER IF EXISTS fulltext_meta_delete",
+    "DROP TRIGGER IF EXISTS fulltext_meta_update",
+    "DROP TABLE IF EXISTS fulltext_meta",
     "DROP TRIGGER IF EXISTS fulltext_items_insert",
     "DROP TRIGGER IF EXISTS fulltext_items_delete",
     "DROP TRIGGER IF EXISTS fulltext_items_update",
@@ -154,12 +201,30 @@ def rebuild(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":
         conn.execute(text("INSERT INTO fulltext_items(fulltext_items) VALUES ('rebuild')"))
         conn.execute(text("INSERT INTO fulltext_items(fulltext_items) VALUES ('optimize')"))
+        conn.execute(text("INSERT INTO fulltext_meta(fulltext_meta) VALUES ('rebuild')"))
     else:
         conn.execute(text("DELETE FROM fulltext_words"))
         conn.execute(text(
             "INSERT INTO fulltext_words (word) SELECT word FROM ts_stat('SELECT fulltext_vector FROM items') "
             "WHERE length(word) >= 3 ON CONFLICT DO NOTHING"
         ))
+
+
+def ensure(conn: Connection) -> None:
+    """Make the structures a catalog indexed by an earlier release of this module lacks (SQLite's metadata index).
+
+    Idempotent and cheap when they exist; called when a catalog opens.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    exists = conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'fulltext_meta'")).first()
+    has_index = conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'fulltext_items'")).first()
+    if exists or not has_index:
+        return
+    log.info("catalog: making the full-text index's metadata part")
+    for statement in _SQLITE_CREATE:
+        conn.execute(text(statement))
+    conn.execute(text("INSERT INTO fulltext_meta(fulltext_meta) VALUES ('rebuild')"))
 
 
 def add_words(conn: Connection, words: set[str]) -> None:
@@ -219,6 +284,140 @@ def match(dialect: str, terms: Sequence[tuple[Term, Field]]) -> FullTextMatch:
     return FullTextMatch(clause.columns(id=Integer, score=Float, meta=Integer))
 
 
+def index_scans(conn: Connection) -> None:
+    """PostgreSQL: read the matches through the GIN index (a bitmap scan), never by a scan of ``items``.
+
+    With a LIMIT and a word on most items, the planner reckons a scan that
+    stops after the first rows cheapest, but it does not count that ``@@``
+    on each row reads (detoasts) the row's whole vector: 54 ms for 1,000
+    rows at 44,000 items, against a few ms through the index (EXPLAIN
+    ANALYZE, bench/search_latency.py). For the rest of the search's
+    transaction (``set_config(..., true)`` is ``SET LOCAL``): the search's
+    other questions are by index anyway.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(
+            "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)"
+        ))
+
+
+@dataclass(frozen=True)
+class FullTextQuery:
+    """One search's questions to the index, each asked at most once per search (``Catalog.search``).
+
+    - ``matches``: columns ``id`` of the items holding every term, in the
+      index's order, unranked — read only as far as the search needs.
+    - ``meta``: columns ``id``, ``score`` (lower is better) of the items whose
+      metadata alone holds every term, best first, at most ``:fulltext_limit``;
+      from a small index (SQLite ``fulltext_meta``, PostgreSQL
+      ``fulltext_meta``), so common words cost little there.
+    - ``in_meta``: the SQL condition "this item's metadata holds every term"
+      (readers may find restricted items by it); PostgreSQL: on the rows of
+      the subquery ``matched`` (see ``words``).
+    - ``ranks``: SQLite: columns ``id``, ``score`` (bm25) of every match;
+      asked only when few items match, as it reads every position of every
+      word. None on PostgreSQL, whose page text is kept without positions
+      (one word counts once), so only the metadata ranks.
+    - ``bounded``: PostgreSQL, a quoted phrase: the count (at most
+      ``PHRASE_SCAN`` + 1) of the items holding the phrase's words; more than
+      ``PHRASE_SCAN``: ``matches`` looked for the phrase among the first
+      ``PHRASE_SCAN`` of them only (the GIN index has no word positions, and
+      reading every text that holds two common words takes seconds).
+    - ``words`` (PostgreSQL): the condition on ``items`` that its GIN indexes
+      answer (every word); the catalog reads the matches through a subquery
+      ``matched`` with only this condition, so the planner cannot read
+      ``items`` another way and test ``@@`` row by row (see ``index_scans``).
+      ``phrases``: the phrases' condition on the rows of ``matched``.
+    """
+
+    matches: TextualSelect
+    meta: TextualSelect
+    in_meta: ColumnElement[bool]
+    ranks: TextualSelect | None
+    bounded: TextClause | None
+    words: ColumnElement[bool] | None
+    phrases: ColumnElement[bool] | None
+
+
+def prepare(dialect: str, terms: Sequence[tuple[Term, Field]]) -> FullTextQuery:
+    """The index's questions for ``terms`` (each in any field, or in its field only)."""
+    if dialect == "sqlite":
+        everywhere = " AND ".join(_fts5(term, field, meta_only=False) for term, field in terms)
+        meta = " AND ".join(_fts5(term, field, meta_only=False) for term, field in terms)
+        matches = text(
+            # LIMIT -1 (none) keeps SQLite from flattening this into the join with ``items``.
+            "SELECT rowid AS id FROM fulltext_items WHERE fulltext_items MATCH :fulltext_query LIMIT -1"
+        ).bindparams(fulltext_query=everywhere).columns(id=Integer)
+        meta_query = text(
+            f"SELECT rowid AS id, bm25(fulltext_meta, {_SQLITE_META_WEIGHTS}) AS score FROM fulltext_meta "
+            f"WHERE fulltext_meta MATCH :fulltext_meta ORDER BY score LIMIT :fulltext_limit"
+        ).bindparams(fulltext_meta=meta).columns(id=Integer, score=Float)
+        in_meta = text(
+            "(items.id IN (SELECT rowid FROM fulltext_meta WHERE fulltext_meta MATCH :fulltext_meta_all))"
+        ).bindparams(fulltext_meta_all=meta)
+        ranks = text(
+            f"SELECT rowid AS id, bm25(fulltext_items, {_SQLITE_WEIGHTS}) AS score FROM fulltext_items "
+            "WHERE fulltext_items MATCH :fulltext_ranked"
+        ).bindparams(fulltext_ranked=everywhere).columns(id=Integer, score=Float)
+        return FullTextQuery(matches, meta_query, _condition(in_meta), ranks, None, None, None)
+    # The page text's vector has no positions (see the module's docstring): a phrase asks it for its
+    # words, and the metadata's vector (which has them) or the text itself for the phrase.
+    anywhere = " & ".join(_tsquery(term, field, words_only=True) for term, field in terms if field == "any")
+    fields = " & ".join(_tsquery(term, field) for term, field in terms if field != "any")
+    every = " & ".join(part for part in (
+        " & ".join(_tsquery(term, field) for term, field in terms if field == "any"), fields) if part)
+    where = []
+    params: list[BindParameter[Any]] = []
+    if anywhere:
+        where.append("items.fulltext_vector @@ to_tsquery('fulltext_plain', :fulltext_any)")
+        params.append(bindparam("fulltext_any", anywhere))
+    if fields:
+        where.append("items.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_fields)")
+        params.append(bindparam("fulltext_fields", fields))
+    checks = []
+    phrase_params: list[BindParameter[Any]] = []
+    for n, (term, field) in enumerate(terms):
+        if term.is_phrase and field == "any":
+            checks.append(
+                f"(matched.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_phrase_{n}) "
+                # strpos first: it rules out most texts at memchr speed, the pattern checks word bounds
+                f"OR (strpos(matched.text_search, :fulltext_words_{n}) > 0 "
+                f"AND matched.text_search ~ :fulltext_pattern_{n}))"
+            )
+            phrase_params += [
+                bindparam(f"fulltext_phrase_{n}", _tsquery(term, field)),
+                bindparam(f"fulltext_words_{n}", term.word),
+                bindparam(f"fulltext_pattern_{n}", r"(^|\s)" + term.word + r"(\s|$)"),
+            ]
+    words = text("(" + " AND ".join(where) + ")").bindparams(*params)
+    matches = text("SELECT items.id AS id FROM items WHERE " + " AND ".join(where)).bindparams(
+        *params
+    ).columns(id=Integer)
+    phrases = text("(" + " AND ".join(checks) + ")").bindparams(*phrase_params) if checks else None
+    bounded = None
+    if checks:
+        # The GIN index knows words, not their order: the phrase is looked for in the text of the first
+        # PHRASE_SCAN items holding its words, and ``bounded`` says whether there were more.
+        bounded = text(
+            f"SELECT count(*) FROM (SELECT 1 FROM items WHERE {' AND '.join(where)} LIMIT {PHRASE_SCAN + 1}) AS s"
+        ).bindparams(*params)
+    meta_query = text(
+        "SELECT items.id AS id, -ts_rank(items.fulltext_meta, to_tsquery('fulltext_plain', :fulltext_every)) AS score "
+        "FROM items WHERE items.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_every) "
+        "ORDER BY score LIMIT :fulltext_limit"
+    ).bindparams(fulltext_every=every).columns(id=Integer, score=Float)
+    in_meta = text("(matched.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_meta_all))").bindparams(
+        fulltext_meta_all=every
+    )
+    return FullTextQuery(matches, meta_query, _condition(in_meta), None, bounded, _condition(words),
+                         None if phrases is None else _condition(phrases))
+
+
+def _condition(clause: Any) -> ColumnElement[bool]:
+    """A textual condition (in parentheses) where SQLAlchemy takes a boolean column expression."""
+    return cast(ColumnElement[bool], clause)
+
+
 def _fts5(term: Term, field: Field, *, meta_only: bool) -> str:
     """One term as an FTS5 query: a quoted string (its syntax never reaches FTS5), ``*`` for a prefix."""
     quoted = '"' + term.word.replace('"', '""') + '"' + (" *" if term.prefix else "")
@@ -231,18 +430,24 @@ def _fts5(term: Term, field: Field, *, meta_only: bool) -> str:
     return quoted
 
 
-def _tsquery(term: Term, field: Field) -> str:
-    """One term as a ``to_tsquery`` operand: quoted, ``:*`` for a prefix, ``A``/``B`` for a field."""
+def _tsquery(term: Term, field: Field, *, words_only: bool = False) -> str:
+    """One term as a ``to_tsquery`` operand: quoted, ``:*`` for a prefix, ``A``/``B`` for a field.
+
+    A phrase's words quoted together are the phrase (``'a' <-> 'b'``); ``words_only``: its words, each anywhere.
+    """
     weights = {"any": "", "title": "A", "authors": "B"}[field]
     marks = ("*" if term.prefix else "") + weights
-    return "'" + term.word.replace("'", "''").replace("\\", "\\\\") + "'" + (":" + marks if marks else "")
+    suffix = ":" + marks if marks else ""
+    if words_only and term.is_phrase:
+        return " & ".join(f"'{word}'{suffix}" for word in term.words)
+    return "'" + term.word.replace("'", "''").replace("\\", "\\\\") + "'" + suffix
 
 
 def suggest(conn: Connection, word: str) -> str | None:
     """The index's word nearest to a word that found nothing (a typo), or None.
 
     PostgreSQL: trigram similarity (``pg_trgm``) over ``fulltext_words``.
-    SQLite: the FTS5 vocabulary's words that begin with the same letter,
+    SQLite: the FTS5 vocabulary's words that begin with the same two letters,
     compared by difflib.
     """
     if len(word) < 3:
@@ -258,11 +463,12 @@ def suggest(conn: Connection, word: str) -> str | None:
     conn.execute(text(
         "CREATE VIRTUAL TABLE IF NOT EXISTS temp.fulltext_vocabulary USING fts5vocab(main, fulltext_items, row)"
     ))
-    upper = word[0] + "\U0010ffff"
+    # The words that begin with the same two letters (a typo is rarely there): fts5vocab reads the
+    # lists of every word it gives, so the range is kept small.
     candidates = conn.execute(
         text("SELECT term FROM temp.fulltext_vocabulary WHERE term >= :lo AND term < :hi AND length(term) "
              "BETWEEN :short AND :long"),
-        {"lo": word[0], "hi": upper, "short": len(word) - 2, "long": len(word) + 2},
+        {"lo": word[:2], "hi": word[:2] + "\U0010ffff", "short": len(word) - 2, "long": len(word) + 2},
     ).scalars().all()
     close = difflib.get_close_matches(word, [str(c) for c in candidates if c != word], n=1, cutoff=0.75)
     return close[0] if close else None

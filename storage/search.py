@@ -137,7 +137,16 @@ def plain(value: str | None) -> str:
     plain the same way, so a reader without Azerbaijani letters on the
     keyboard finds what they meant.
     """
-    folded = fold(value).translate(_PLAIN_FOLD)
+    if not value:
+        return ""
+    from digitize.transliteration import transliterate_text
+
+    return _plain_latin(transliterate_text(unicodedata.normalize("NFC", value)))
+
+
+def _plain_latin(latin: str) -> str:
+    """``plain`` of a text already transliterated (what ``fold`` does after transliterating, then unmarked)."""
+    folded = " ".join(latin.translate(_I_FOLD).lower().split()).translate(_PLAIN_FOLD)
     decomposed = unicodedata.normalize("NFD", folded)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
@@ -169,12 +178,28 @@ def page_index_text(original: str, latin: str) -> str:
 
 @dataclass(frozen=True)
 class Term:
-    """One word of a query in the index's form; ``prefix``: it also matches longer words (``kitab``, ``kitablar``)."""
+    """One word of a query in the index's form; ``prefix``: it also matches longer words (``kitab``, ``kitablar``).
+
+    A quoted phrase is one term of several words (``word`` holds them
+    separated by single spaces, never a prefix): they must follow each
+    other in that order.
+    """
 
     word: str
     prefix: bool
 
+    @property
+    def is_phrase(self) -> bool:
+        return " " in self.word
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return tuple(self.word.split(" "))
+
     def matches(self, word: str) -> bool:
+        """Does one word of a text match (for a phrase: is it one of the phrase's words)."""
+        if self.is_phrase:
+            return word in self.words
         return word.startswith(self.word) if self.prefix else word == self.word
 
     def pattern(self) -> re.Pattern[str]:
@@ -187,6 +212,9 @@ def _term_pattern(word: str, prefix: bool) -> re.Pattern[str]:
     return re.compile(r"(?:^|\s)" + re.escape(word) + ("" if prefix else r"(?=\s|$)"))
 
 
+_QUOTED = re.compile(r'"([^"]*)"')
+
+
 def query_terms(text: str | None) -> tuple[Term, ...]:
     """The words a reader's query looks for; never anything an engine would read as syntax.
 
@@ -195,17 +223,34 @@ def query_terms(text: str | None) -> tuple[Term, ...]:
     separators (each engine is then given the words quoted). Words of three
     letters or more match as prefixes, since Azerbaijani adds its endings to
     the word (``kitab``, ``kitablar``, ``kitabların``); numbers and shorter
-    words match whole (``100`` must not find ``1000``). Repeated words
-    count once. More than ``MAX_TERMS`` words: SearchQueryError.
+    words match whole (``100`` must not find ``1000``). Words in double
+    quotes match as they are written: one word whole (no endings), several
+    as a phrase (``"şəki xanı"``: the two words one after the other). Repeated
+    words count once. More than ``MAX_TERMS`` words: SearchQueryError.
     """
     terms: dict[str, Term] = {}
-    for word in plain_words(text):
-        if word not in terms:
-            terms[word] = Term(word, prefix=len(word) >= 3 and not word.isdigit())
+
+    def add_words(part: str) -> None:
+        for word in plain_words(part):
+            terms.setdefault(word, Term(word, prefix=len(word) >= 3 and not word.isdigit()))
+
+    position = 0
+    for quoted in _QUOTED.finditer(text or ""):
+        add_words((text or "")[position:quoted.start()])
+        position = quoted.end()
+        words = plain_words(quoted.group(1))
+        if words:
+            phrase = " ".join(words)
+            if terms.get(phrase, Term(phrase, True)).prefix:  # the exact form replaces the prefix one
+                terms.pop(phrase, None)
+                terms[phrase] = Term(phrase, prefix=False)
+    add_words((text or "")[position:])
     if len(terms) > MAX_TERMS:
         raise SearchQueryError(
             f"the search has {len(terms)} different words; at most {MAX_TERMS} are searched: use fewer"
         )
+    if sum(len(term.words) for term in terms.values()) > 4 * MAX_TERMS:
+        raise SearchQueryError(f"the search's phrases hold too many words; at most {4 * MAX_TERMS} are searched")
     return tuple(terms.values())
 
 
@@ -251,12 +296,46 @@ def _plain_word(word: str) -> tuple[str, ...]:
     return tuple(plain_words(word))
 
 
-def make_snippet(seq: int, text: str, terms: Sequence[Term], words: int = 32) -> Snippet | None:
-    """About ``words`` words of ``text`` around its first hits, the hits marked (None: no hit on it)."""
+def _plain_forms(words: list[str]) -> list[tuple[str, ...]]:
+    """Each word's ``plain_words``, transliterated in one call (one call per word costs ~0.1 ms each)."""
+    from digitize.transliteration import transliterate_text
+
+    if not words:
+        return []
+    latin = transliterate_text(unicodedata.normalize("NFC", "\n".join(words)))
+    folded = unicodedata.normalize("NFD", latin.translate(_I_FOLD).lower().translate(_PLAIN_FOLD))
+    lines = "".join(ch for ch in folded if not unicodedata.combining(ch)).split("\n")
+    if len(lines) != len(words):  # the transliteration joined or split lines: word by word
+        return [_plain_word(word) for word in words]
+    return [tuple(w[:_MAX_WORD] for w in _WORD.findall(line)) for line in lines]
+
+
+def _hit_positions(text: str, spans: list[tuple[int, int]], terms: Sequence[Term]) -> list[int]:
+    forms = _plain_forms([text[a:b] for a, b in spans])
+    return [i for i, plains in enumerate(forms) if any(t.matches(w) for t in terms for w in plains)]
+
+
+def make_snippet(
+    seq: int, text: str, terms: Sequence[Term], words: int = 32, index_page: str | None = None
+) -> Snippet | None:
+    """About ``words`` words of ``text`` around its first hits, the hits marked (None: no hit on it).
+
+    ``index_page``: the page in the index's form (plain words, in the
+    order of ``text``'s words), which says where the first hit is, so only
+    the words around it are made plain (a page's ~300 words cost ~1 ms).
+    """
     if not terms or not text:
         return None
     spans = [m.span() for m in _WORD.finditer(text)]
-    hits = [i for i, (a, b) in enumerate(spans) if any(t.matches(w) for t in terms for w in _plain_word(text[a:b]))]
+    hits: list[int] = []
+    if index_page is not None:
+        found = [m.start() for m in (t.pattern().search(index_page) for t in terms) if m]
+        if found:
+            first = index_page.count(" ", 0, min(found) + 1)  # words before the first hit
+            low = max(0, first - 8)
+            hits = [low + i for i in _hit_positions(text, spans[low:first + words + 8], terms)]
+    if not hits:
+        hits = _hit_positions(text, spans, terms)
     if not hits:
         return None
     # The window that starts a few words before the first hit and holds the most hits.

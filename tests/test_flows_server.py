@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,7 +42,15 @@ def test_kill_minus_9_of_the_run_leaves_no_server_or_worker_behind(tmp_path):
     sid = process.pid
     try:
         deadline = time.monotonic() + 120
-        while not list(work.glob("long/pages/*/page.json")):
+
+        def serving() -> bool:  # pages start on the workers before the server is up: wait for both
+            for found in _session(sid):
+                with contextlib.suppress(psutil.Error):
+                    if "uvicorn" in " ".join(found.cmdline()):
+                        return True
+            return False
+
+        while not (list(work.glob("long/pages/*/page.json")) and serving()):
             assert process.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "no page finished in time"
             time.sleep(0.05)

@@ -266,3 +266,55 @@ def test_any_query_is_answered_without_a_server_error(web, q, sort):
     for path in ("/", "/api/items"):
         response = web.get(path, params={"q": q, "sort": sort} if path == "/" else {"q": q})
         assert response.status_code in (200, 400, 422), (q, response.status_code, response.text[:300])
+
+
+def test_quoted_phrase_and_quoted_word(catalog, tmp_path):
+    _register(catalog, tmp_path, "in-order", "Bir", ["Şəki xanı sarayı."], script="Latn")
+    _register(catalog, tmp_path, "apart", "İki", ["Xanı gördük, sonra Şəki."], script="Latn")
+    _register(catalog, tmp_path, "longer", "Üç", ["Şəkili xanlar."], script="Latn")
+    assert sorted(_ids(catalog.search(text="seki xani"))) == ["apart", "in-order"]
+    result = catalog.search(text='"seki xani"')
+    assert _ids(result) == ["in-order"] and result.hits[0].pages == (1,)
+    assert result.hits[0].snippet.html() == "<mark>Şəki</mark> <mark>xanı</mark> sarayı."
+    assert sorted(_ids(catalog.search(text="seki"))) == ["apart", "in-order", "longer"]  # a prefix
+    assert sorted(_ids(catalog.search(text='"seki"'))) == ["apart", "in-order"]  # quoted: the word itself
+    assert _ids(catalog.search(text='"xani seki"')) == []
+    assert catalog.matching_pages("in-order", '"seki xani"') == [1]
+
+
+def test_more_matches_than_a_search_counts_say_more_than(catalog, tmp_path, monkeypatch):
+    import digitize.storage.catalog as catalog_module
+
+    for n in range(5):
+        _register(catalog, tmp_path, f"m{n}", f"Kitab {n}", ["ortaq söz"], script="Latn", year=1960 + n)
+    _register(catalog, tmp_path, "title", "Ortaq başlıq", ["başqa"], script="Latn", year=1990)
+    monkeypatch.setattr(catalog_module, "EXACT_LIMIT", 3)
+    result = catalog.search(SearchQuery(text="ortaq", limit=2, facets=True))
+    assert not result.total_exact and result.total == 3
+    assert _ids(result)[0] == "title"  # the metadata's match ranks first even beyond the matches read
+    assert sum(f.count for f in result.facets["kind"]) >= 3
+    everything = catalog.search(SearchQuery(text="ortaq", limit=10))  # reading further: exact again
+    assert everything.total_exact and everything.total == 6
+    small = catalog.search(SearchQuery(text="başqa"))
+    assert small.total_exact and _ids(small) == ["title"]
+
+
+def test_results_page_and_api_say_at_least_when_not_every_match_is_read(tmp_path, monkeypatch):
+    import digitize.storage.catalog as catalog_module
+    from digitize.elibrary import create_app
+    from digitize.settings import Settings
+    from digitize.storage.local import LocalObjectStore
+
+    catalog = Catalog(f"sqlite:///{tmp_path / 'c.sqlite3'}")
+    for n in range(3):
+        _register(catalog, tmp_path, f"s{n}", f"Kitab {n}", ["Şəki yolu."], script="Latn")
+    monkeypatch.setattr(catalog_module, "EXACT_LIMIT", 1)
+    app = create_app(Settings(web={"search_page_size": 1}), catalog=catalog, store=LocalObjectStore(tmp_path / "s"))
+    with TestClient(app) as client:
+        answer = client.get("/api/items", params={"q": "seki", "limit": 1}).json()
+        assert answer["total_exact"] is False and answer["total"] == 1 and len(answer["items"]) == 1
+        assert client.get("/api/items", params={"q": "seki", "limit": 3}).json()["total_exact"] is True
+        page = client.get("/", params={"q": "seki", "lang": "en"}).text
+        assert "At least 1 items found" in page and 'id="facets-note"' in page
+        assert 'rel="next"' in page  # paging on reads further
+    catalog.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -25,7 +26,7 @@ from digitize.archive.iiif import (
     to_json,
 )
 from digitize.archive.records import ItemRecord
-from digitize.assembly.tiles import INDEX_NAME, TilesIndex, make_item_tiles, page_tiles
+from digitize.assembly.tiles import INDEX_NAME, TilesIndex, make_item_tiles, page_tiles, work_file
 from digitize.delivery import publish as publish_module
 from digitize.delivery.audit import audit_store
 from digitize.delivery.publish import publish_item
@@ -70,11 +71,12 @@ def _vips(array: np.ndarray):  # noqa: ANN202 - pyvips is untyped
 
 def test_tiles_cover_every_level_with_the_sizes_the_image_api_gives(tmp_path):
     width, height = 1165, 1654
-    service, written = page_tiles(_vips(_noise(width, height)), tmp_path / "1", tile=512)
+    service, files = page_tiles(_vips(_noise(width, height)), tmp_path, 1, tile=512)
+    written = [f.path for f in files]
     assert (service.width, service.height) == (width, height)
     assert service.scale_factors == (1, 2)  # at 1/4 the page fits in one tile: that is the whole-page size
     assert service.sizes == ((292, 414),)
-    info = json.loads((tmp_path / "1" / "info.json").read_text())
+    info = json.loads(work_file(tmp_path, 1, "info.json").read_text())
     assert info["profile"] == "level0" and info["type"] == "ImageService3"
     assert info["tiles"] == [{"width": 512, "scaleFactors": [1, 2]}]
     assert info["sizes"] == [{"width": 292, "height": 414}]
@@ -86,19 +88,21 @@ def test_tiles_cover_every_level_with_the_sizes_the_image_api_gives(tmp_path):
                 w, h = min(step, width - x), min(step, height - y)
                 path = f"{x},{y},{w},{h}/{math.ceil(w / scale)},{math.ceil(h / scale)}/0/default.jpg"
                 assert path in written, path
-                with Image.open(tmp_path / "1" / path) as tile:
+                with Image.open(work_file(tmp_path, 1, path)) as tile:
                     assert tile.size == (math.ceil(w / scale), math.ceil(h / scale))
                     assert tile.format == "JPEG"
-    with Image.open(tmp_path / "1" / "full/292,414/0/default.jpg") as small:
+    with Image.open(work_file(tmp_path, 1, "full/292,414/0/default.jpg")) as small:
         assert small.size == (292, 414)
     assert len(written) == 12 + 4 + 1 + 1  # tiles at 1 and 1/2, the whole page, info.json
 
 
 def test_a_page_smaller_than_a_tile_is_one_full_image(tmp_path):
-    service, written = page_tiles(_vips(_noise(300, 400, bands=3)), tmp_path / "p", tile=512)
+    service, files = page_tiles(_vips(_noise(300, 400, bands=3)), tmp_path, 7, tile=512)
     assert service.scale_factors == (1,)
-    assert sorted(written) == ["full/300,400/0/default.jpg", "full/max/0/default.jpg", "info.json"]
-    with Image.open(tmp_path / "p" / "full/max/0/default.jpg") as image:
+    assert sorted(f.path for f in files) == ["full/300,400/0/default.jpg", "full/max/0/default.jpg", "info.json"]
+    names = sorted(work_file(tmp_path, 7, f.path).name for f in files)
+    assert sorted(p.name for p in (tmp_path / "7").iterdir()) == names  # flat: one folder per page
+    with Image.open(work_file(tmp_path, 7, "full/max/0/default.jpg")) as image:
         assert image.size == (300, 400) and image.mode == "RGB"
 
 
@@ -142,12 +146,13 @@ def test_item_tiles_from_each_kind_of_page_image_and_reused_on_a_rerun(tmp_path)
     assert (index.pages[1].canvas_width, index.pages[1].canvas_height) == sizes[1]  # not given: the image's
     for page in index.pages:
         for f in page.files:
-            assert (folder / str(page.seq) / f.path).stat().st_size == f.size
+            data = work_file(folder, page.seq, f.path).read_bytes()
+            assert (len(data), hashlib.sha256(data).hexdigest()) == (f.size, f.sha256)
     assert TilesIndex.from_json((folder / INDEX_NAME).read_text()) == index
     mtimes = {p: p.stat().st_mtime_ns for p in folder.rglob("*.jpg")}
     assert make_item_tiles("x", pdf, folder, {1: (1748, 2480)}) == index
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*.jpg")} == mtimes  # reused, not made again
-    again = make_item_tiles("x", pdf, tmp_path / "other")  # made afresh: the same bytes
+    again = make_item_tiles("x", pdf, tmp_path / "other", threads=1)  # made afresh, one page at a time: the same bytes
     assert [f.sha256 for p in again.pages for f in p.files] == [f.sha256 for p in index.pages for f in p.files]
 
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from digitize.assembly.item import assemble_item, plan_pages
 from digitize.delivery.publish import item_prefix, publish_item
+from digitize.delivery.tiles import TILES_EVENT, tiles_prefix
 from digitize.errors import StorageUnavailableError
 from digitize.pipeline.page import process_page
 from digitize.scanners.batch import read_item
@@ -76,12 +77,17 @@ def test_server_killed_mid_item_registers_nothing_and_rerun_completes(
         assert result.registered.created
         assert result.uploaded == result.objects - len(before)  # what was there is not sent again
         keys = sorted(fresh.list(item_prefix(item.item_id)))
-        assert len(keys) == result.objects == len(catalog.files(item.item_id))
+        assert result.tiles is not None  # the IIIF tiles and their index (delivery.tiles), beside the files
+        tiles = [key for key in keys if key.startswith(tiles_prefix(item.item_id))]
+        assert len(tiles) == result.tiles.files + 1
+        assert len(keys) - len(tiles) == result.objects == len(catalog.files(item.item_id))
         assert catalog.count("items") == 1
 
         again = publish_item(item, outputs, pages, fresh, catalog, batch="run-2")  # the same batch again
         assert again.uploaded == 0 and not again.registered.created
-        assert catalog.count("items") == 1 and [e.kind for e in catalog.events(item.item_id)] == ["registered"]
+        assert again.tiles is not None and again.tiles.uploaded == 0 and not again.tiles.recorded
+        assert catalog.count("items") == 1
+        assert [e.kind for e in catalog.events(item.item_id)] == ["registered", TILES_EVENT]
     finally:
         revived.kill()
         catalog.close()

@@ -126,6 +126,85 @@ def test_a_second_reading_of_a_doubtful_line_is_taken_where_it_scores_better(kv)
     assert clean.lines_read == 0 and len(asked) == 1
 
 
+def _boxed_page(words: list[tuple[str, int, tuple[int, int, int, int]]], baseline: str = "0 -10") -> str:
+    spans = "".join(
+        f"<span class='ocrx_word' id='word_1_{n}' title='bbox {b[0]} {b[1]} {b[2]} {b[3]}; x_wconf {conf}'>"
+        f"{text}</span> " for n, (text, conf, b) in enumerate(words, 1)
+    )
+    return (
+        "<div class='ocr_page' id='page_1' title='bbox 0 0 2000 100'><div class='ocr_carea' id='block_1_1' "
+        "title='bbox 0 0 2000 100'><p class='ocr_par' id='par_1_1' title='bbox 0 0 2000 100'>"
+        f"<span class='ocr_line' id='line_1_1' title='bbox 0 0 2000 60; baseline {baseline}'>{spans}</span>"
+        "</p></div></div>\n"
+    )
+
+
+def test_capitals_no_taller_than_the_small_letters_beside_them_are_small(kv):
+    # x-line at y 20, baseline at 50 (x-height 30): capitals would start near y 8
+    words = [("ым", 70, (0, 20, 60, 50)), ("ВЫЛО", 92, (100, 19, 230, 50)), ("Эз", 95, (260, 20, 310, 50)),
+             ("Сійӧ", 95, (340, 8, 450, 50))]
+    readings = [_reading(t, c, b) for t, c, b in words]
+    result = reread.rescore_page(_boxed_page(words), readings, kv, below_confidence=93)
+    # ВЫЛО and Эз stand as low as ым: small letters; Сійӧ is a capital's height: kept
+    assert [w.text for w in parse_hocr(result.page_div).words] == ["ым", "выло", "эз", "Сійӧ"]
+    assert [(c.ocr, c.text) for c in result.changes] == [("ВЫЛО", "выло"), ("Эз", "эз")]
+
+
+def test_case_is_left_alone_without_small_letters_to_measure_by_or_a_known_word(kv):
+    alone = [("ЛИН", 72, (0, 20, 100, 50))]  # a line of one word: nothing tells its case
+    assert reread.rescore_page(_boxed_page(alone), [_reading(*alone[0])], kv, below_confidence=93).changes == ()
+    # one capital, as low as the small letters, but the small-letter word is unknown: kept
+    words = [("ым", 70, (0, 20, 60, 50)), ("Кщыр", 95, (100, 20, 200, 50))]
+    readings = [_reading(t, c, b) for t, c, b in words]
+    assert reread.rescore_page(_boxed_page(words), readings, kv, below_confidence=93).changes == ()
+    # a capital not drawn like its small letter (Б, Д, Р ...) is never lowered
+    assert reread.small_letters("Бур", (0, 20, 90, 50), (20.0, 30.0), reread.Weights()) is None
+
+
+def test_a_capitals_height_is_measured_on_the_image():
+    image = np.full((60, 400), 255, np.uint8)
+    image[20:50, 5:55] = 0  # "ым": x-height letters from y 20
+    image[8:50, 100:130] = 0  # a capital from y 8 ...
+    image[20:50, 135:190] = 0  # ... then small letters
+    line = reread.x_line([("ым", (5, 20, 55, 50), 90.0)], baseline=50.0, image=image)
+    assert line == (20.0, 30.0)
+    assert reread.small_letters("Ин", (100, 8, 190, 50), line, reread.Weights(), image) is None
+    image[8:20, 100:130] = 255  # the same word all in small letters
+    assert reread.small_letters("Ин", (100, 8, 190, 50), line, reread.Weights(), image) == "ин"
+
+
+def test_a_confident_unknown_word_gets_back_the_dots_of_the_one_known_form(kv):
+    assert reread.lost_marks("сьом", kv) == "сьӧм"  # сьом unknown, сьӧм known
+    assert reread.lost_marks("Сьом", kv) == "Сьӧм"
+    assert reread.lost_marks("тайо", kv) is None  # a known form (however rare) is never overwritten
+    assert reread.lost_marks("колхозом", kv) is None  # neither form known: left alone (n-grams off by default)
+    words = [("сьом", 97), ("вылб", 97)]
+    readings = [_reading(t, c, (n * 100, 10, n * 100 + 90, 40)) for n, (t, c) in enumerate(words, 1)]
+    result = reread.rescore_page(_page(words), readings, kv, below_confidence=93)
+    assert [w.text for w in parse_hocr(result.page_div).words] == ["сьӧм", "вылб"]
+    assert reread.rescore_page(_page(words), readings, kv, below_confidence=93, marks=False).changes == ()
+
+
+def test_the_azerbaijani_list_is_in_the_printed_alphabet():
+    az = model_for_language("az-Cyrl")
+    assert az is not None, "pipeline/data/lexicon/az.tsv.gz is missing"
+    assert {"ә", "ғ", "ҝ", "ҹ", "һ", "ј", "ө", "ү", "ш", "ч"} <= az.alphabet
+    assert not {"ӧ", "ӱ", "і"} & az.alphabet  # Tesseract's list spells ө ү as ӧ ӱ: put right
+    assert az.known("азәрбајҹан") and az.known("шәһәр") and az.known("ҝүнәш")
+    assert reread.language_model("az-Cyrl", True) is az
+    assert reread.language_model("az-Latn", True) is None  # a Latin page is not rescored with it
+
+
+@pytest.mark.needs_tesseract
+def test_tesseracts_azerbaijani_word_list_is_respelled():
+    from digitize.pipeline.lexicon import model_word_list
+
+    words = model_word_list("aze_cyrl", tesseract.find_tessdata())
+    assert len(words) > 100_000
+    assert not any("\u0300" <= c <= "\u036f" for w in words[:20000] for c in w)  # no combining cedilla or breve
+    assert "шәһәр" in set(words)
+
+
 # -- post-correction by language ---------------------------------------------------
 
 def test_postcorrect_follows_the_items_language():
@@ -203,8 +282,7 @@ def test_real_komi_lines_read_better_with_rescoring(tmp_path):
 
 
 @pytest.mark.needs_tesseract
-def test_an_azerbaijani_page_pays_nothing(tmp_path):
-    """No Azerbaijani model is shipped: the page is read once, as before, with no reread step."""
+def test_an_azerbaijani_page_is_rescored_with_the_azerbaijani_list(tmp_path):
     image = Image.new("L", (1200, 300), 255)
     ImageDraw.Draw(image).text((40, 100), "Азәрбајҹан нағыллары", font=ImageFont.truetype("DejaVuSans.ttf", 56),
                                fill=0)
@@ -214,5 +292,6 @@ def test_an_azerbaijani_page_pays_nothing(tmp_path):
     job = PageJob("item", "text", 1, source, 0, 1, hashlib.sha256(source.read_bytes()).hexdigest(),
                   tmp_path / "p", "Cyrillic", language="az-Cyrl")
     result = process_page(job, settings)
-    assert "reread" not in [s.name for s in result.steps]
+    step = next(s for s in result.steps if s.name == "reread")
+    assert step.settings["language"] == "az"
     assert result.word_count >= 2
