@@ -22,13 +22,14 @@ makes tiles at publish time from the assembled PDF and later, for items
 published before tiles existed, from the stored PDF (``digitize tiles``).
 
 The tiles are written with our own loop over pyvips (decode once, halve
-with a linear kernel, crop, ``jpegsave`` to memory, hash the bytes there)
+level by level, crop, ``jpegsave`` to memory, hash the bytes there)
 rather than ``dzsave``: dzsave 8.14's ``iiif3`` layout also writes
 ``vips-properties.xml`` (with the time, so never the same bytes twice; its
 ``properties=False`` does not stop it) and an unlisted whole-image level
 under a region name that no client asks for. What the time goes to is
-decoding the JPEG 2000 (most of it); pages are tiled ``TILE_THREADS`` at a
-time. bench/iiif_tiles.py measures ours, the earlier loop and dzsave side
+decoding the JPEG 2000 (most of it), which libvips spreads over the
+cores; publishing makes the tiles in the background while it stores the
+item's files (``delivery.tiles.start_tiles``). bench/iiif_tiles.py measures ours, the earlier loop and dzsave side
 by side.
 
 Everything here is deterministic: the same PDF gives the same bytes, so a
@@ -43,6 +44,7 @@ import json
 import logging
 import math
 import shutil
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -88,10 +90,14 @@ TILE_SIZE = 512
 # for 17 % fewer bytes, most of which go to the paper's grain
 TILE_QUALITY = 70
 TILER_VERSION = "2"  # bump when the tiles' bytes (or the work folder's layout) change for the same PDF
-# pages tiled at once: decoding JPEG 2000 and encoding tiles run in libvips
-# without the GIL, and at assembly time the item's page workers are idle
-TILE_THREADS = 2
+# pages tiled at once (libvips works without the GIL). One: libvips already
+# decodes a JPEG 2000 on every core, and a second page at once showed no
+# gain on a loaded 2-core machine (bench/iiif_tiles.py, 5 runs) for ~30 MB
+# more at peak
+TILE_THREADS = 1
 INDEX_NAME = "index.json"
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
 PLACEHOLDER_ID = "iiif:page"  # info.json's id as stored; the web puts the page's service URL there
 
 
@@ -180,6 +186,10 @@ def _vips() -> Any:
         raise OutputError(
             f"IIIF tiles need libvips: install the Debian package libvips42 (bin/setup does) ({exc})"
         ) from exc
+    # libvips keeps up to 100 MB of finished operations for reuse; no tiling
+    # operation is ever repeated, so the cache only held memory (this is the
+    # process's one user of libvips)
+    pyvips.cache_set_max(0)
     return pyvips
 
 
@@ -209,28 +219,18 @@ def _render(page: pikepdf.Page, pdf: Path, index: int, width: int | None) -> pyv
     return _from_pil(image)
 
 
-@dataclass(frozen=True)
-class _Source:
-    """A page's reading image as taken out of the PDF: encoded bytes for libvips, or an image already decoded."""
-
-    seq: int
-    label: str | None
-    encoded: bytes | None = None  # JPEG or JPEG 2000 bytes: decoded in the tiling thread
-    image: Any = None  # a pyvips.Image (G4, Flate, or a page pdfium rendered)
-
-
-def _page_source(page: pikepdf.Page, pdf: Path, index: int) -> _Source:
-    """The page's reading image, as the PDF holds it (read here, in the thread that holds the PDF).
+def _page_image(page: pikepdf.Page, pdf: Path, index: int) -> pyvips.Image:
+    """The page's reading image, as the PDF holds it (not yet decoded when it is JPEG or JPEG 2000).
 
     One image on an unrotated page (every page our pipeline makes): its
-    JPEG or JPEG 2000 bytes, for libvips to decode in a tiling thread;
+    JPEG or JPEG 2000 bytes straight to libvips, which reads only their
+    header here and decodes them when a tiling thread asks for the pixels;
     anything else (G4, Flate) decoded by pikepdf. Otherwise, or when that
     fails (16-bit samples), the page rendered by pdfium at the image's own
-    width. pikepdf and pdfium are not thread-safe, libvips is: only the
-    decoding of the encoded bytes and the tiles run in threads.
+    width. pikepdf and pdfium are not thread-safe, libvips is: this runs in
+    the thread that holds the PDF.
     """
     vips = _vips()
-    seq, label = index + 1, _label(page)
     images = list(page.get_images(recursive=False).values())
     width = None
     if len(images) == 1 and int(page.obj.get("/Rotate", 0)) % 360 == 0:
@@ -239,19 +239,11 @@ def _page_source(page: pikepdf.Page, pdf: Path, index: int) -> _Source:
         try:
             filters = [str(f) for f in picture.filters]
             if filters in (["/DCTDecode"], ["/JPXDecode"]):
-                return _Source(seq, label, encoded=picture.obj.read_raw_bytes())
-            return _Source(seq, label, image=_from_pil(picture.as_pil_image()))
+                return vips.Image.new_from_buffer(picture.obj.read_raw_bytes(), "")
+            return _from_pil(picture.as_pil_image())
         except (vips.Error, pikepdf.PdfError, NotImplementedError, ValueError, OSError) as exc:
-            log.debug("%s page %d: image not taken out of the PDF (%s); rendering it", pdf.name, seq, exc)
-    return _Source(seq, label, image=_render(page, pdf, index, width))
-
-
-def _page_image(page: pikepdf.Page, pdf: Path, index: int) -> pyvips.Image:
-    """The page's reading image, decoded (bench/iiif_tiles.py hands it to the peer)."""
-    source = _page_source(page, pdf, index)
-    if source.encoded is not None:
-        return _vips().Image.new_from_buffer(source.encoded, "")
-    return source.image
+            log.debug("%s page %d: image not taken out of the PDF (%s); rendering it", pdf.name, index + 1, exc)
+    return _render(page, pdf, index, width)
 
 
 def _eight_bit(image: pyvips.Image) -> pyvips.Image:
@@ -282,13 +274,13 @@ def _levels(width: int, height: int, tile: int) -> tuple[list[int], tuple[int, i
 def _half(image: pyvips.Image) -> pyvips.Image:
     """The image at half size, ``ceil(w/2) x ceil(h/2)`` as the Image API's sizes are, in memory.
 
-    Each level is made from the one above it with a linear (2x2) kernel:
-    one pass over a quarter of the pixels, where lanczos3 from the full
-    image cost twice as much for text that looks the same at these sizes
-    (bench/iiif_tiles.py). The size is made exact (libvips rounds).
+    Each level is made from the one above it (not from the full image),
+    with lanczos3: a linear kernel saved ~4 ms a page but left text at half
+    size visibly softer (test-artifacts/iiif-tiles-before-after.png). The
+    size is made exact (libvips rounds).
     """
     width, height = math.ceil(image.width / 2), math.ceil(image.height / 2)
-    half = image.resize(width / image.width, vscale=height / image.height, kernel="linear")
+    half = image.resize(width / image.width, vscale=height / image.height, kernel="lanczos3")
     if (half.width, half.height) != (width, height):
         half = half.embed(0, 0, width, height, extend="copy")
     return half.copy_memory()
@@ -393,14 +385,14 @@ def _tiler(tile: int, quality: int) -> str:
     return f"{TILER_VERSION}/{tile}/q{quality}"
 
 
-def _tile_source(
-    source: _Source, folder: Path, canvases: dict[int, tuple[int, int]], tile: int, quality: int
+def _tile_page(
+    image: pyvips.Image, seq: int, label: str | None, folder: Path, canvases: dict[int, tuple[int, int]], tile: int,
+    quality: int,
 ) -> PageTiles:
-    """One page's tiles (runs in a tiling thread: libvips lets go of the GIL while it works)."""
-    image = source.image if source.encoded is None else _vips().Image.new_from_buffer(source.encoded, "")
-    service, files = page_tiles(image, folder, source.seq, tile=tile, quality=quality)
-    canvas = canvases.get(source.seq, (service.width, service.height))
-    return PageTiles(source.seq, source.label, canvas[0], canvas[1], service, files)
+    """One page's tiles (runs in a tiling thread: libvips lets go of the GIL while it decodes and encodes)."""
+    service, files = page_tiles(image, folder, seq, tile=tile, quality=quality)
+    canvas = canvases.get(seq, (service.width, service.height))
+    return PageTiles(seq, label, canvas[0], canvas[1], service, files)
 
 
 def make_item_tiles(
@@ -424,6 +416,19 @@ def make_item_tiles(
     memory stays flat in the book's length.
     Raises OutputError when the PDF cannot be read or libvips is missing.
     """
+    with _lock(folder):  # one maker per folder: a publish retried while the last one's tiles are still being made
+        return _make_item_tiles(identifier, pdf, folder, dict(canvases or {}), tile, quality, threads)
+
+
+def _lock(folder: Path) -> threading.Lock:
+    with _LOCKS_LOCK:
+        return _LOCKS.setdefault(str(folder.resolve()), threading.Lock())
+
+
+def _make_item_tiles(
+    identifier: str, pdf: Path, folder: Path, sizes: dict[int, tuple[int, int]], tile: int, quality: int,
+    threads: int,
+) -> TilesIndex:
     source_sha256 = sha256_file(pdf)
     folder.mkdir(parents=True, exist_ok=True)
     tiler = _tiler(tile, quality)
@@ -433,7 +438,6 @@ def make_item_tiles(
         return reused
     (folder / INDEX_NAME).unlink(missing_ok=True)  # an interrupted run must not leave an index naming half-made tiles
     vips = _vips()
-    sizes = dict(canvases or {})
     pages: list[PageTiles] = []
     try:
         with pikepdf.open(pdf) as document, ThreadPoolExecutor(
@@ -441,8 +445,8 @@ def make_item_tiles(
         ) as pool:
             pending: deque[Future[PageTiles]] = deque()
             for index, page in enumerate(document.pages):
-                source = _page_source(page, pdf, index)
-                pending.append(pool.submit(_tile_source, source, folder, sizes, tile, quality))
+                image = _page_image(page, pdf, index)
+                pending.append(pool.submit(_tile_page, image, index + 1, _label(page), folder, sizes, tile, quality))
                 while len(pending) > 2 * max(1, threads):
                     pages.append(pending.popleft().result())
             while pending:

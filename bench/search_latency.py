@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from sqlalchemy import and_, case, func, insert, select, true
 
 from bench.search_corpus import Corpus
@@ -166,6 +167,35 @@ def fold_rate(corpus: Corpus, count: int = 2000) -> float:
     return count / (time.perf_counter() - started)
 
 
+class _CpuClock:
+    """CPU seconds used so far by this process (client, uvicorn, SQLite) and, for PostgreSQL, the server's processes.
+
+    On a machine other jobs keep busy, a request's wall-clock time holds the
+    waits for a core; its CPU time is the work it took.
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.server: psutil.Process | None = None
+        if catalog.engine.dialect.name == "postgresql":
+            with catalog.engine.connect() as conn:
+                backend = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() or 0)
+            try:
+                self.server = psutil.Process(backend).parent()
+            except psutil.Error:  # a server on another machine: its CPU is not counted
+                self.server = None
+
+    def now(self) -> float:
+        spent = time.process_time()
+        if self.server is not None:
+            for process in [self.server, *self.server.children()]:
+                try:
+                    times = process.cpu_times()
+                except psutil.Error:
+                    continue
+                spent += times.user + times.system
+        return spent
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
@@ -248,31 +278,41 @@ def _time_queries(catalog: Catalog, url: str, folder: str, args: argparse.Namesp
           f"for the index, {min(n, args.like_queries)} (the first) for LIKE; load average over 1 min "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'query':16} {'engine':6} {'endpoint':8} {'median ms':>10} {'p95 ms':>8} {'max ms':>8} "
-          f"{'hits (median)':>14}")
+          f"{'hits (median)':>14} {'CPU ms':>8}")
+    print("(CPU ms: mean CPU time per request of this process — client, server, SQLite — and of the "
+          "PostgreSQL server's processes; on a shared machine the wall-clock time also holds the waits for a core)")
     everything: dict[tuple[str, str], list[float]] = {}
+    cpu_spent: dict[tuple[str, str], list[float]] = {}
+    cpu = _CpuClock(catalog)
     for engine, engine_catalog in engines.items():
         app = create_app(settings, catalog=engine_catalog, store=store)
         with serve(app) as base, httpx.Client(base_url=base, timeout=600) as client:
             client.get("/api/items", params={"q": "warm-up"})
             for name, asked in queries.items():
                 for endpoint, path in (("api", "/api/items"), ("html", "/")):
-                    times, hits = [], []
+                    times, hits, cpus = [], [], []
                     for word in asked[:n if engine == "index" else args.like_queries]:
+                        before = cpu.now()
                         started = time.perf_counter()
                         response = client.get(path, params={"q": word})
                         times.append((time.perf_counter() - started) * 1000)
+                        cpus.append((cpu.now() - before) * 1000)
                         response.raise_for_status()
                         if endpoint == "api":
                             hits.append(response.json()["total"])
                     everything.setdefault((engine, endpoint), []).extend(times)
+                    cpu_spent.setdefault((engine, endpoint), []).extend(cpus)
                     hit_text = f"{statistics.median(hits):.0f}" if hits else ""
                     print(f"{name:16} {engine:6} {endpoint:8} {statistics.median(times):10.1f} "
-                          f"{percentile(times, 0.95):8.1f} {max(times):8.1f} {hit_text:>14}", flush=True)
+                          f"{percentile(times, 0.95):8.1f} {max(times):8.1f} {hit_text:>14} "
+                          f"{statistics.mean(cpus):8.1f}", flush=True)
         print(f"  (load average over 1 min after the {engine} queries: {os.getloadavg()[0]:.1f}, "
               f"{os.cpu_count()} cores)", flush=True)
     for (engine, endpoint), times in everything.items():
+        cpus = cpu_spent[(engine, endpoint)]
         print(f"{'all queries':16} {engine:6} {endpoint:8} {statistics.median(times):10.1f} "
-              f"{percentile(times, 0.95):8.1f} {max(times):8.1f}")
+              f"{percentile(times, 0.95):8.1f} {max(times):8.1f} {'':>14} {statistics.mean(cpus):8.1f} "
+              f"(CPU p95 {percentile(cpus, 0.95):.1f})")
     if "LIKE" in engines:
         engines["LIKE"].close()
     return 0

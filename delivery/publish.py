@@ -39,14 +39,16 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 from digitize.archive.package import item_prefix  # the key layout's one owner: the bag names stored keys
 from digitize.archive.records import ItemRecord
+from digitize.assembly.tiles import TilesIndex
 from digitize.checksums import sha256_file
 from digitize.delivery.review_mets import decided_files, record_decision_in_mets
-from digitize.delivery.tiles import PublishedTiles, publish_tiles
+from digitize.delivery.tiles import PublishedTiles, publish_tiles, start_tiles
 from digitize.errors import DigitizeError, IntakeError, OutputError, StorageError
 from digitize.files import atomic_write_text
 from digitize.pipeline.model import ItemOutputs, PageResult
@@ -165,6 +167,8 @@ def publish_item(
         changed = [f for f in masters if new_masters.get(f.key) != f.sha256]
         if changed:
             replaces = _keep_old_version(store, prefix, registered, before, changed, reason or REPLACE_ITEMS)
+    # the IIIF tiles are made (CPU) while the files below are stored (I/O); stored after registration
+    tiles_made = start_tiles(item.item_id, outputs.pdf, outputs.folder / "iiif", _sizes(pages)) if outputs.pdf else None
 
     # A METS that gained review decisions (delivery.review_mets) is not put
     # back to the run's METS when the same content is published again.
@@ -233,7 +237,7 @@ def publish_item(
         _hold_in_mets(store, catalog, item.item_id, review)
     now = catalog.get(item.item_id)
     _remove_stale(store, before, {obj.key for _, _, obj in stored})
-    tiles = _publish_tiles(store, catalog, item.item_id, outputs, pages)
+    tiles = _publish_tiles(store, catalog, item.item_id, outputs, pages, tiles_made)
     uploaded = [obj for _, _, obj in stored if obj.uploaded]
     return PublishedItem(
         identifier=item.item_id,
@@ -249,8 +253,13 @@ def publish_item(
     )
 
 
+def _sizes(pages: Sequence[PageResult]) -> dict[int, tuple[int, int]]:
+    return {p.seq: (p.width, p.height) for p in pages}
+
+
 def _publish_tiles(
-    store: ObjectStore, catalog: Catalog, identifier: str, outputs: ItemOutputs, pages: Sequence[PageResult]
+    store: ObjectStore, catalog: Catalog, identifier: str, outputs: ItemOutputs, pages: Sequence[PageResult],
+    made: Future[TilesIndex] | None = None,
 ) -> PublishedTiles | None:
     """The item's IIIF tiles (``delivery.tiles``), made in its output folder from its PDF.
 
@@ -260,9 +269,8 @@ def _publish_tiles(
     """
     if outputs.pdf is None:
         return None
-    sizes = {p.seq: (p.width, p.height) for p in pages}
     try:
-        return publish_tiles(store, catalog, identifier, outputs.pdf, outputs.folder / "iiif", sizes)
+        return publish_tiles(store, catalog, identifier, outputs.pdf, outputs.folder / "iiif", _sizes(pages), made=made)
     except OutputError as exc:
         log.warning("%s: no IIIF tiles: %s", identifier, exc)
         return None

@@ -31,9 +31,10 @@ import hashlib
 import json
 import logging
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,7 @@ __all__ = [
     "page_sizes",
     "publish_tiles",
     "recorded_tiles",
+    "start_tiles",
     "tile_key",
     "tiles_for_stored_item",
     "tiles_prefix",
@@ -65,6 +67,8 @@ log = logging.getLogger(__name__)
 TILES_EVENT = "iiif tiles"  # the catalog event that records the tiles index
 UPLOAD_THREADS = 8  # tiles are small: the time is round trips, which threads overlap
 _MAX_INDEX_BYTES = 256 * 1024 * 1024
+_maker: ThreadPoolExecutor | None = None  # start_tiles' thread, made when first needed
+_maker_lock = threading.Lock()
 
 
 def tiles_prefix(identifier: str) -> str:
@@ -184,6 +188,22 @@ def _previous(store: ObjectStore, catalog: Catalog, identifier: str) -> tuple[Ti
         return record, None
 
 
+def start_tiles(
+    identifier: str, pdf: Path, folder: Path, canvases: Mapping[int, tuple[int, int]] | None = None
+) -> Future[TilesIndex]:
+    """Begin making the tiles of ``pdf`` in ``folder`` in a background thread; give the future to ``publish_tiles``.
+
+    Publishing starts it before it stores the item's files, so the tiles
+    (CPU: decoding the page images) are made while the uploads wait on the
+    disk or the network. Its errors come out of the future (OutputError).
+    """
+    global _maker
+    with _maker_lock:
+        if _maker is None:
+            _maker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiles-maker")
+        return _maker.submit(make_item_tiles, identifier, pdf, folder, dict(canvases or {}))
+
+
 def publish_tiles(
     store: ObjectStore,
     catalog: Catalog,
@@ -193,6 +213,7 @@ def publish_tiles(
     canvases: Mapping[int, tuple[int, int]] | None = None,
     *,
     threads: int = UPLOAD_THREADS,
+    made: Future[TilesIndex] | None = None,
 ) -> PublishedTiles:
     """Make (or reuse) the tiles of ``pdf`` in ``folder``, store them and the index, record the index.
 
@@ -203,7 +224,8 @@ def publish_tiles(
     when the tiles cannot be made, StorageError when they cannot be stored.
     """
     clock = time.monotonic()
-    index = make_item_tiles(identifier, pdf, folder, dict(canvases or {}))
+    # ``made``: start_tiles with these arguments, begun earlier (the time here is then what was left to wait)
+    index = made.result() if made is not None else make_item_tiles(identifier, pdf, folder, dict(canvases or {}))
     making = time.monotonic() - clock
     clock = time.monotonic()
     record, previous = _previous(store, catalog, identifier)

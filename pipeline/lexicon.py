@@ -11,9 +11,12 @@ an inflected form the list lacks still scores as the language's). It never
 decides on its own: pipeline/reread.py weighs it against Tesseract's own
 scores, and only for words Tesseract was unsure of.
 
-Build a list from plain text (what was done for ``kv``, see the README)::
+Build a list from plain text, one file or several (what was done for ``kv``
+and ``az``, see the README); ``model-words`` writes out a Tesseract model's
+own word list in the language's spelling::
 
     .venv/bin/python -m digitize.pipeline.lexicon build kv corpus.txt pipeline/data/lexicon/kv.tsv.gz
+    .venv/bin/python -m digitize.pipeline.lexicon model-words aze_cyrl aze_cyrl-words.txt
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ from digitize.pipeline.tesseract import Recognition, WordReading
 __all__ = ["Weights", "Change", "Rescored", "candidates", "choose", "rescore_page", "language_model", "recognize",
            "apply"]
 
+_APOSTROPHES = "'\u2019\u02bc"
 _EDGES = re.compile(r"^(\W*)(.*?)(\W*)$", re.DOTALL)
 _BBOX = re.compile(r"bbox (\d+) (\d+) (\d+) (\d+)")
 
@@ -159,16 +160,23 @@ def candidates(reading: WordReading, core_start: int, core_end: int, alphabet: s
     """Readings of the word's core (letters ``core_start:core_end``) and Tesseract's log score of each."""
     letters = reading.letters[core_start:core_end]
     beam: list[tuple[str, float]] = [("", 0.0)]
-    for options in letters:
+    for position, options in enumerate(letters):
         best, best_conf = options[0]
         choices: dict[str, float] = {best: math.log(max(best_conf / 100.0, weights.floor))}
+        if best in _APOSTROPHES:  # мә'лумат: part of the spelling, never a letter misread
+            beam = [(text + best, score + choices[best]) for text, score in beam]
+            continue
         for text, conf in options[1:]:
+            # the lexicon does not know case: no alternative brings in a capital Tesseract did not read
+            text = text.lower() if best.islower() else text
             if conf >= weights.alternative_min and text and text not in choices and text.strip():
                 choices[text] = math.log(max(conf / 100.0, weights.floor))
         low = best.lower()
         if low in FOREIGN_TWINS and low not in alphabet and FOREIGN_TWINS[low] in alphabet:
             twin = FOREIGN_TWINS[low] if best == low else FOREIGN_TWINS[low].upper()
-            choices.setdefault(twin, choices[best] + weights.foreign)
+            beside = {letters[i][0][0].lower() for i in (position - 1, position + 1) if 0 <= i < len(letters)}
+            # printed next to its twin (мәшћһур), it is that letter read twice: drop it
+            choices.setdefault("" if twin.lower() in beside else twin, choices[best] + weights.foreign)
         for target, looks in WORN_LETTERS.items():
             if best in looks and target.lower() in alphabet and target not in choices:
                 choices[target] = choices[best] + weights.worn
@@ -379,8 +387,8 @@ def best_reading(reading: WordReading, lm: LanguageModel, weights: Weights, *, s
         return score + _case_penalty(word, weights)
 
     base = total(core, original)
-    if len(core) < 2 or not any(c.isalpha() for c in core):
-        return text, base
+    if len(core) < 2 or not any(c.isalpha() for c in core) or any(c in _APOSTROPHES for c in core):
+        return text, base  # (the word lists split words at apostrophes: мә'лумат is beyond them)
     best, best_score = core, base
     for word, ocr in scored.items():
         if word == core:
@@ -551,6 +559,13 @@ def rescore_page(page_div: str, readings: Sequence[WordReading], lm: LanguageMod
                 alternative, other_score = best_reading(other, lm, weights, starts=starts, ends=ends)
                 if other_score > score + weights.second_margin:
                     chosen = alternative.strip()
+                    first, again = _EDGES.match(text), _EDGES.match(chosen)
+                    if first and again and first.group(2) and again.group(2):
+                        # punctuation the second reading drops goes (a speck read as ' or ‘); where it
+                        # reads other punctuation, the first reading's stays (the line was cut anew)
+                        lead = again.group(1) if not again.group(1) else first.group(1)
+                        trail = again.group(3) if not again.group(3) else first.group(3)
+                        chosen = lead + again.group(2) + trail
             if chosen != text:
                 holder.text = raw.replace(text, chosen)
                 changes.append(Change(word_el.get("id", ""), text, chosen, confidence))

@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import heapq
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TypedDict, Unpack
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 from sqlalchemy import (
     ColumnElement,
@@ -54,6 +56,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker, undefer
 from sqlalchemy.sql.util import ClauseAdapter
@@ -553,32 +556,18 @@ class Catalog:
         # Every question below reads at most ``window`` + 1 matches: one page of a search costs about
         # the same however many items hold its words (measured: bench/search_latency.py).
         window = max(EXACT_LIMIT, offset + limit)
-        # The page text of an item counts only for a viewer who may read it; its metadata for everyone.
-        may_read = or_(asked.in_meta, _text_readable(viewer, query.include_withdrawn))
-        listing: Any
-        if asked.words is None:  # SQLite: the matches in the index's order, their columns from the covering index
-            found = asked.matches.subquery("fulltext_match")
-            listing = (
-                select(*_LISTED).select_from(found.join(ItemRow, ItemRow.id == found.c.id))
-                .where(*conditions, may_read).limit(window + 1)
-                .with_hint(ItemRow, "INDEXED BY fulltext_items_cover", "sqlite")
-            )
-        else:  # PostgreSQL: a subquery that only the GIN indexes answer, the rest asked of its rows
-            table = ItemRow.__table__
-            matched = (
-                select(*table.c, literal_column("items.fulltext_meta").label("fulltext_meta"))
-                .where(asked.words).limit(fulltext.PHRASE_SCAN if asked.phrases is not None else None)
-                .offset(0).subquery("matched")
-            )
-            adapt = ClauseAdapter(matched).traverse
-            listing = (
-                select(*(matched.c[column.key] for column in _LISTED))
-                .where(*(adapt(c) for c in conditions), adapt(may_read),
-                       *([] if asked.phrases is None else [asked.phrases]))
-                .limit(window + 1)
-            )
-        fulltext.index_scans(session.connection())
-        rows = {row.id: row for row in session.execute(listing)}
+        listed: Sequence[Any] | None = None
+        if any(term.prefix for term, _ in terms):
+            # A word's other forms (``kitab``: ``kitablar``…) cost most for common words: the index merges
+            # the lists of every form before the first row. If the words as typed already give more than
+            # ``window`` items, those are read ("at least"); otherwise every form decides.
+            as_typed = [(Term(term.word, prefix=False), field) for term, field in terms]
+            listed = self._listing(session, fulltext.prepare(dialect, as_typed), conditions, viewer, query, window)
+            if len(listed) <= window:
+                listed = None
+        if listed is None:
+            listed = self._listing(session, asked, conditions, viewer, query, window)
+        rows = {row.id: row for row in listed}
         exact = len(rows) <= window
         if asked.bounded is not None and int(session.scalar(asked.bounded) or 0) > fulltext.PHRASE_SCAN:
             exact = False
@@ -593,7 +582,7 @@ class Catalog:
         scores: dict[int, float] = {}
         if exact and asked.ranks is not None and query.sort is SearchSort.RELEVANCE:
             scores = {item_id: score for item_id, score in session.execute(asked.ranks) if item_id in rows}
-        ordered = sorted(rows.values(), key=_sort_key(query.sort, meta, scores))
+        ordered = heapq.nsmallest(offset + limit, rows.values(), key=_sort_key(query.sort, meta, scores))
         total = len(rows) if exact else min(len(rows), window)  # not exact: "at least"
         facets = _facets(rows.values()) if query.facets else {}
         shown = [row.id for row in ordered[offset:offset + limit]]
@@ -613,6 +602,38 @@ class Catalog:
         if not total and text_terms:
             suggestion = _suggestion(session, query.text, text_terms)
         return SearchResult(total, items, query, hits=hits, facets=facets, suggestion=suggestion, total_exact=exact)
+
+    def _listing(
+        self,
+        session: Session,
+        asked: fulltext.FullTextQuery,
+        conditions: list[ColumnElement[bool]],
+        viewer: Viewer,
+        query: SearchQuery,
+        window: int,
+    ) -> Sequence[Any]:
+        """The first ``window`` + 1 matches (in the index's order) the filters and the access rule let through."""
+        # The page text of an item counts only for a viewer who may read it; its metadata for everyone.
+        may_read = or_(asked.in_meta, _text_readable(viewer, query.include_withdrawn))
+        if asked.fts5_query is not None:
+            return _sqlite_listing(session, asked.fts5_query, and_(*conditions, may_read), window + 1)
+        if asked.words is None:
+            raise CatalogError(f"full-text search needs SQLite or PostgreSQL, not {self.engine.dialect.name}")
+        # PostgreSQL: a subquery that only the GIN indexes answer, the rest asked of its rows.
+        matched = (
+            select(*ItemRow.__table__.c, literal_column("items.fulltext_meta").label("fulltext_meta"))
+            .where(asked.words).limit(fulltext.PHRASE_SCAN if asked.phrases is not None else None)
+            .offset(0).subquery("matched")
+        )
+        adapt = ClauseAdapter(matched).traverse
+        listing = (
+            select(*(matched.c[column.key] for column in _LISTED))
+            .where(*(adapt(c) for c in conditions), adapt(may_read),
+                   *([] if asked.phrases is None else [asked.phrases]))
+            .limit(window + 1)
+        )
+        fulltext.index_scans(session.connection())
+        return session.execute(listing).fetchall()  # one fetch: row by row costs ~5 µs a row
 
     def _browse(self, session: Session, query: SearchQuery, conditions: list[ColumnElement[bool]]) -> SearchResult:
         """No words: the items by title (or year), a page of them, the count and the facets of all."""
@@ -814,6 +835,52 @@ _LISTED = (
 EXACT_LIMIT = 1000
 
 
+_SQLITE_NAMED = sqlite_dialect.dialect(paramstyle="named")
+
+
+class _Listed(NamedTuple):
+    """One found item as a search reads it (``_LISTED``), before the page shown is chosen."""
+
+    id: int
+    title_sort: bytes | None
+    identifier: str
+    year: int | None
+    collection: str | None
+    kind: str
+    language: str | None
+    script: str | None
+
+
+def _sqlite_listing(session: Session, fts5_query: str, where: ColumnElement[bool], limit: int) -> list[_Listed]:
+    """SQLite: the matches in the index's order, each item's columns from the covering index, ``limit`` at most.
+
+    Written out because SQLAlchemy renders no ``INDEXED BY`` for SQLite and
+    a subquery of the matches would be materialised whole (all 100,000 rowids
+    of a common word) before the LIMIT: here the FTS5 scan is the outer loop
+    (CROSS JOIN) and stops at ``limit`` rows. ``where`` is compiled with its
+    parameters (the access rule and filters stay SQLAlchemy expressions).
+    Read through the DB-API cursor: up to 1,001 rows a search, and
+    SQLAlchemy's rows cost more than the query (profiled).
+    """
+    compiled = where.compile(dialect=_SQLITE_NAMED, compile_kwargs={"render_postcompile": True})
+    params = {key: value.isoformat() if isinstance(value, date) else value for key, value in compiled.params.items()}
+    params.update(fulltext_listed=fts5_query, fulltext_listed_limit=limit)
+    columns = ", ".join(f"items.{column.key}" for column in _LISTED)
+    sql = (
+        f"SELECT {columns} FROM fulltext_items CROSS JOIN items INDEXED BY fulltext_items_cover "
+        f"ON items.id = fulltext_items.rowid WHERE fulltext_items MATCH :fulltext_listed AND ({compiled}) "
+        "LIMIT :fulltext_listed_limit"
+    )
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return [_Listed._make(row) for row in cursor.fetchall()]
+    except sqlite3.Error as exc:
+        raise CatalogError(f"searching the full-text index failed: {exc}") from exc
+    finally:
+        cursor.close()
+
+
 def _sort_key(sort: SearchSort, meta: dict[int, float], scores: dict[int, float]) -> Callable[[Any], Any]:
     """How found items are ordered: by relevance, items whose metadata holds every word come first
     (by the metadata's rank), then the rest by the text's rank (bm25, SQLite, when few match), then by
@@ -829,16 +896,22 @@ def _sort_key(sort: SearchSort, meta: dict[int, float], scores: dict[int, float]
 
 def _facets(rows: Any) -> dict[str, list[FacetCount]]:
     """Counts of the found items by decade, collection, kind, language and script (rows of ``_LISTED``)."""
-    rows = list(rows)
-    counts = {
-        "decade": collections.Counter(str(r.year // 10 * 10) for r in rows if r.year is not None),
-        **{name: collections.Counter(str(v) for r in rows if (v := getattr(r, name)) is not None)
-           for name in ("collection", "language", "script")},
-        "kind": collections.Counter(str(r.kind) for r in rows),
+    names = [column.key for column in _LISTED]
+    transposed = list(zip(*rows, strict=True)) or [()] * len(names)
+    columns = dict(zip(names, transposed, strict=True))
+    counts: dict[str, collections.Counter[Any]] = {
+        name: collections.Counter(columns[name]) for name in ("collection", "language", "script", "kind")
     }
+    decades: collections.Counter[int] = collections.Counter()
+    for year, n in collections.Counter(columns["year"]).items():
+        if year is not None:
+            decades[year // 10 * 10] += n
+    counts["decade"] = decades
+    for found in counts.values():
+        found.pop(None, None)
     facets: dict[str, list[FacetCount]] = {}
     for name in _FACETS:
-        counted = counts[name]
+        counted = {str(value): n for value, n in counts[name].items()}
         if name == "decade":
             facets[name] = [FacetCount(v, f"{v}–{int(v) + 9}", n) for v, n in sorted(counted.items(),
                                                                                   key=lambda f: int(f[0]))]

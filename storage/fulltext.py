@@ -328,6 +328,8 @@ class FullTextQuery:
       ``matched`` with only this condition, so the planner cannot read
       ``items`` another way and test ``@@`` row by row (see ``index_scans``).
       ``phrases``: the phrases' condition on the rows of ``matched``.
+    - ``fts5_query`` (SQLite): the FTS5 query of ``matches``, for the
+      catalog's own statement over ``fulltext_items``.
     """
 
     matches: TextualSelect
@@ -337,6 +339,7 @@ class FullTextQuery:
     bounded: TextClause | None
     words: ColumnElement[bool] | None
     phrases: ColumnElement[bool] | None
+    fts5_query: str | None
 
 
 def prepare(dialect: str, terms: Sequence[tuple[Term, Field]]) -> FullTextQuery:
@@ -359,7 +362,7 @@ def prepare(dialect: str, terms: Sequence[tuple[Term, Field]]) -> FullTextQuery:
             f"SELECT rowid AS id, bm25(fulltext_items, {_SQLITE_WEIGHTS}) AS score FROM fulltext_items "
             "WHERE fulltext_items MATCH :fulltext_ranked"
         ).bindparams(fulltext_ranked=everywhere).columns(id=Integer, score=Float)
-        return FullTextQuery(matches, meta_query, _condition(in_meta), ranks, None, None, None)
+        return FullTextQuery(matches, meta_query, _condition(in_meta), ranks, None, None, None, everywhere)
     # The page text's vector has no positions (see the module's docstring): a phrase asks it for its
     # words, and the metadata's vector (which has them) or the text itself for the phrase.
     anywhere = " & ".join(_tsquery(term, field, words_only=True) for term, field in terms if field == "any")
@@ -410,7 +413,7 @@ def prepare(dialect: str, terms: Sequence[tuple[Term, Field]]) -> FullTextQuery:
         fulltext_meta_all=every
     )
     return FullTextQuery(matches, meta_query, _condition(in_meta), None, bounded, _condition(words),
-                         None if phrases is None else _condition(phrases))
+                         None if phrases is None else _condition(phrases), None)
 
 
 def _condition(clause: Any) -> ColumnElement[bool]:

@@ -8,6 +8,7 @@ made one), and queries are folded the same way, so ``Азәрбајҹан`` and
 
 from __future__ import annotations
 
+import bisect
 import html
 import re
 import unicodedata
@@ -104,6 +105,7 @@ _PLAIN_FOLD = str.maketrans({"ə": "e", "ı": "i", "ß": "ss", "ø": "o", "đ": 
 # parser both keep whole once the text is plain); everything else separates words.
 _WORD = re.compile(r"[^\W_]+")
 _SPACES = re.compile(r"\s+")
+_NOT_SPACE = re.compile(r"\S+")
 # Pages are separated by this in an item's index text (both engines treat it as a space).
 PAGE_SEPARATOR = "\f"
 # Longest word kept in the index and in queries (PostgreSQL refuses lexemes over 2 KB; no word is this long).
@@ -321,19 +323,26 @@ def make_snippet(
     """About ``words`` words of ``text`` around its first hits, the hits marked (None: no hit on it).
 
     ``index_page``: the page in the index's form (plain words, in the
-    order of ``text``'s words), which says where the first hit is, so only
-    the words around it are made plain (a page's ~300 words cost ~1 ms).
+    order of ``text``'s words), which says where the hits are, so only
+    they are made plain (a page's ~300 words cost ~1 ms to make plain).
     """
     if not terms or not text:
         return None
     spans = [m.span() for m in _WORD.finditer(text)]
     hits: list[int] = []
     if index_page is not None:
-        found = [m.start() for m in (t.pattern().search(index_page) for t in terms) if m]
-        if found:
-            first = index_page.count(" ", 0, min(found) + 1)  # words before the first hit
-            low = max(0, first - 8)
-            hits = [low + i for i in _hit_positions(text, spans[low:first + words + 8], terms)]
+        # The index's page is the page's words made plain, in order (then the Latin text's extra words):
+        # its n-th word is nearly always the n-th word of ``text``. Each hit found so is checked on the
+        # word itself (made plain alone, cached); a page where they disagree is read word by word.
+        starts = [m.start() for m in _NOT_SPACE.finditer(index_page)]
+        found: set[int] = set()
+        for term in terms:
+            for m in term.pattern().finditer(index_page):
+                first = bisect.bisect_left(starts, m.end() - len(term.word))
+                found.update(range(first, first + len(term.words)))
+        hits = sorted(i for i in found if i < len(spans))
+        if not all(any(t.matches(w) for t in terms for w in _plain_word(text[slice(*spans[i])])) for i in hits):
+            hits = []
     if not hits:
         hits = _hit_positions(text, spans, terms)
     if not hits:

@@ -20,6 +20,8 @@ import pypdfium2
 import pytest
 from PIL import Image
 
+from digitize.assembly.tiles import TilesIndex, iter_files
+from digitize.delivery.tiles import recorded_tiles, tile_key
 from digitize.samples.batch import make_sample_batch
 from digitize.samples.metrics import cer
 from digitize.storage.catalog import Catalog
@@ -164,6 +166,17 @@ def test_every_stored_object_matches_its_checksum(runs, seaweed):
                 assert len(body) == f.size
                 assert hashlib.sha256(body).hexdigest() == f.sha256, f.key
                 expected.add(f"e2e/{f.key}")
+            # the IIIF tiles: proved by the index the catalog's event names (delivery.tiles), as the audit does
+            record = recorded_tiles(catalog, good.item_id)
+            assert record is not None, good.item_id
+            blob = client.get_object(Bucket=seaweed.bucket, Key=f"e2e/{record.key}")["Body"].read()
+            assert hashlib.sha256(blob).hexdigest() == record.sha256
+            expected.add(f"e2e/{record.key}")
+            for page, tile in iter_files(TilesIndex.from_json(blob)):
+                key = f"e2e/{tile_key(good.item_id, page.seq, tile.path)}"
+                body = client.get_object(Bucket=seaweed.bucket, Key=key)["Body"].read()
+                assert hashlib.sha256(body).hexdigest() == tile.sha256, key
+                expected.add(key)
         assert listed == expected  # nothing stored twice, nothing for failed items
     finally:
         catalog.close()

@@ -318,3 +318,34 @@ def test_results_page_and_api_say_at_least_when_not_every_match_is_read(tmp_path
         assert "At least 1 items found" in page and 'id="facets-note"' in page
         assert 'rel="next"' in page  # paging on reads further
     catalog.close()
+
+
+def test_the_matches_are_read_through_the_indexes(catalog, tmp_path):
+    """The plans the speed depends on (bench/search_latency.py): SQLite's FTS5 scan as the outer loop with each
+    item's columns from the covering index, not a materialised list of every match; PostgreSQL's GIN index."""
+    from sqlalchemy import event, text
+
+    for n in range(3):
+        _register(catalog, tmp_path, f"p{n}", f"Kitab {n}", ["ortaq söz burada"], script="Latn")
+    statements: list[tuple[str, object]] = []
+    if catalog.engine.dialect.name == "sqlite":
+        event.listen(catalog.engine, "connect", lambda conn, record: conn.set_trace_callback(
+            lambda sql: statements.append((sql, None))))
+        catalog.engine.dispose()
+    else:
+        event.listen(catalog.engine, "before_cursor_execute",
+                     lambda conn, cursor, sql, params, context, many: statements.append((sql, params)))
+    assert len(catalog.search(text="ortaq").items) == 3
+    listing = [(sql, params) for sql, params in statements if "fulltext_items" in sql or "matched" in sql]
+    with catalog.engine.connect() as conn:
+        if catalog.engine.dialect.name == "sqlite":
+            sql = next(sql for sql, _ in listing if "CROSS JOIN" in sql)
+            plan = " ".join(str(row) for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + sql.replace("LIMIT 1001", "LIMIT 1")))
+            assert "COVERING INDEX fulltext_items_cover" in plan and "MATERIALIZE" not in plan, plan
+        else:
+            sql, params = next((sql, params) for sql, params in listing if "AS matched" in sql)
+            conn.execute(text("SELECT set_config('enable_seqscan', 'off', true), "
+                              "set_config('enable_indexscan', 'off', true)"))
+            plan = " ".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql, params))
+            assert "Bitmap Index Scan on fulltext_items_vector" in plan, plan

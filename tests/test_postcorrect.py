@@ -254,8 +254,10 @@ def _run(tmp_path: Path, name: str, postcorrect_on: bool):
     source = tmp_path / "scan.png"
     if not source.exists():
         page.image.save(source, dpi=(page.dpi, page.dpi))
+    # rescoring (pipeline/reread.py, with the shipped Azerbaijani word list) off: post-correction alone
     settings = Settings.model_validate(
-        {"work_dir": tmp_path / "work", "output_dir": tmp_path / "out", "ocr": {"postcorrect": postcorrect_on}}
+        {"work_dir": tmp_path / "work", "output_dir": tmp_path / "out",
+         "ocr": {"postcorrect": postcorrect_on, "reread": False}}
     )
     job = PageJob("item", "text", 1, source, 0, 1, hashlib.sha256(source.read_bytes()).hexdigest(),
                   tmp_path / name, "Cyrillic")

@@ -302,7 +302,7 @@ def test_batch_holds_the_blurred_item_in_review_and_publishes_the_clean_one(tmp_
         assert shown["page"] == 200 and shown["search"] == shown["oai_list"] == 1
         # the METS gets the decision first (delivery.review_mets), then the item is published
         assert [e.kind for e in catalog.events("blurred")] == [
-            "registered", "held", "mets updated", "mets updated", "approved"]
+            "registered", "held", "mets updated", "iiif tiles", "mets updated", "approved"]
         # a re-run of the approved, unchanged item keeps it published
         assert run_cli(["run", str(batch)], env, timeout=600).returncode == 0
         assert catalog.get("blurred").public
