@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,6 +24,7 @@ from PIL import Image
 
 from digitize.assembly.item import assemble_item, plan_pages
 from digitize.delivery.publish import item_prefix, publish_item
+from digitize.delivery.tiles import TILES_EVENT, tiles_prefix
 from digitize.errors import IntakeError, StorageUnavailableError
 from digitize.flows.preflight import identifier_conflict
 from digitize.pipeline.page import process_page
@@ -37,6 +40,16 @@ from helpers.flows import env_for, run_cli
 BACKENDS = ["sqlite"] + (["postgresql"] if postgres_catalog_url() else [])
 ITEM = "score-9"
 MASTER = f"items/{ITEM}/masters/p1.png"
+
+
+def _kinds(events: Iterable[Any]) -> list[str]:
+    """The item's events but the IIIF tiles' own (each records a tiles index: tests/test_iiif.py checks them)."""
+    return [e.kind for e in events if e.kind != TILES_EVENT]
+
+
+def _replaced(events: Iterable[Any]) -> Any:
+    """The item's ``replaced`` event (a ``bag replaced`` event follows it: the bag lists the new masters)."""
+    return next(e for e in events if e.kind == "replaced")
 
 
 def _score(folder: Path, title: str, seed: int) -> Path:
@@ -94,7 +107,7 @@ def test_same_batch_name_other_book_is_refused_and_replaced_only_on_request(tmp_
     try:
         registered = catalog.get(ITEM)
         assert registered is not None and registered.title == "Sonata"
-        assert [e.kind for e in catalog.events(ITEM)] == ["registered"]
+        assert _kinds(catalog.events(ITEM)) == ["registered"]
     finally:
         catalog.close()
 
@@ -112,8 +125,8 @@ def test_same_batch_name_other_book_is_refused_and_replaced_only_on_request(tmp_
         assert registered is not None and registered.title == "Nocturne"
         assert registered.source == str(second.resolve())
         events = catalog.events(ITEM)
-        assert [e.kind for e in events] == ["registered", "replaced"]
-        detail = json.loads(events[-1].detail or "{}")
+        assert _kinds(events) == ["registered", "replaced", "bag replaced"]
+        detail = json.loads(_replaced(events).detail or "{}")
         assert detail["eventType"] == "replacement" and detail["reason"] == "replace_items"
         assert detail["old"]["title"] == "Sonata" and detail["new"]["title"] == "Nocturne"
         assert detail["old"]["source"] == str(first.resolve()) and detail["new"]["source"] == str(second.resolve())
@@ -145,8 +158,8 @@ def test_rescan_in_the_same_folder_is_the_same_item_and_keeps_the_old_master(tmp
     catalog = Catalog(env["DIGITIZE_CATALOG__URL"])
     try:
         events = catalog.events(ITEM)
-        assert [e.kind for e in events] == ["registered", "replaced"]
-        assert json.loads(events[-1].detail or "{}")["reason"] == "rescan in the same folder"
+        assert _kinds(events) == ["registered", "replaced", "bag replaced"]
+        assert json.loads(_replaced(events).detail or "{}")["reason"] == "rescan in the same folder"
     finally:
         catalog.close()
 
@@ -187,15 +200,15 @@ def _refuse_then_replace(tmp_path: Path, settings: Settings) -> None:
         assert store.stat(MASTER).sha256 == _sha((second / "p1.png").read_bytes())
         assert catalog.get(ITEM).title == "Nocturne"
         events = catalog.events(ITEM)
-        assert [e.kind for e in events] == ["registered", "replaced"]
-        detail = json.loads(events[-1].detail or "{}")
+        assert _kinds(events) == ["registered", "replaced", "bag replaced"]
+        detail = json.loads(_replaced(events).detail or "{}")
         assert detail["old"]["content_hash"] == item.content_hash
         assert detail["new"]["content_hash"] == item2.content_hash
 
         # published again (a retry): nothing more is kept, no second version
         publish_item(item2, outputs2, pages2, store, catalog, batch="scans", replace_items=True)
         assert {k.split("/")[3] for k in store.list(item_prefix(ITEM) + "versions/")} == {"1"}
-        assert [e.kind for e in catalog.events(ITEM)] == ["registered", "replaced"]
+        assert _kinds(catalog.events(ITEM)) == ["registered", "replaced", "bag replaced"]
     finally:
         catalog.close()
 
@@ -246,7 +259,7 @@ def test_same_scans_with_a_corrected_title_from_another_folder_are_the_same_item
         publish_item(item2, outputs2, pages2, store, catalog, batch="scans")
         registered = catalog.get(ITEM)
         assert registered.title == "Sonata" and registered.source == str(moved.resolve())
-        assert [e.kind for e in catalog.events(ITEM)] == ["registered", "updated"]
+        assert _kinds(catalog.events(ITEM)) == ["registered", "updated", "bag replaced"]
         assert not list(store.list(item_prefix(ITEM) + "versions/"))
     finally:
         catalog.close()
@@ -284,7 +297,7 @@ def test_replacement_interrupted_by_a_store_failure_loses_nothing_and_the_retry_
         assert dying.stat(MASTER).sha256 == second_sha
         kept_key = item_prefix(ITEM) + "versions/1/masters/p1.png"
         assert dying.verify(kept_key, dying.stat(kept_key).size, first_sha)
-        assert catalog.get(ITEM).title == "Sonata" and [e.kind for e in catalog.events(ITEM)] == ["registered"]
+        assert catalog.get(ITEM).title == "Sonata" and _kinds(catalog.events(ITEM)) == ["registered"]
 
         healthy = LocalObjectStore(tmp_path / "store")
         publish_item(item2, outputs2, pages2, healthy, catalog, batch="scans", replace_items=True)
@@ -293,8 +306,8 @@ def test_replacement_interrupted_by_a_store_failure_loses_nothing_and_the_retry_
         old_manifest = json.loads((tmp_path / "store" / item_prefix(ITEM) / "versions/1/manifest.json").read_text())
         assert [f["sha256"] for f in old_manifest["files"] if f["role"] == "master"] == [first_sha]
         events = catalog.events(ITEM)
-        assert [e.kind for e in events] == ["registered", "replaced"]
-        assert json.loads(events[-1].detail or "{}")["old"]["masters"][0]["kept_as"] == kept_key
+        assert _kinds(events) == ["registered", "replaced", "bag replaced"]
+        assert json.loads(_replaced(events).detail or "{}")["old"]["masters"][0]["kept_as"] == kept_key
     finally:
         catalog.close()
 
@@ -317,7 +330,9 @@ def test_replacing_with_fewer_scans_moves_the_dropped_master_to_the_version(tmp_
         publish_item(item, outputs, pages, store, catalog, batch="scans")
         item2, pages2, outputs2 = _processed(second, settings)
         publish_item(item2, outputs2, pages2, store, catalog, batch="scans", replace_items=True)
-        current = {k for k in store.list(item_prefix(ITEM)) if "/versions/" not in k}
+        current = {
+            k for k in store.list(item_prefix(ITEM)) if "/versions/" not in k and not k.startswith(tiles_prefix(ITEM))
+        }
         assert current == {f.key for f in catalog.files(ITEM)}  # no object of the old version left beside the new
         kept = item_prefix(ITEM) + "versions/1/masters/p2.png"
         assert store.verify(kept, store.stat(kept).size, dropped_sha)
