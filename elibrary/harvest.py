@@ -15,12 +15,17 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-@router.api_route("/oai", methods=["GET", "POST"])
-async def oai_endpoint(request: Request, settings: SettingsDep, catalog: CatalogDep, root: BaseUrlDep) -> Response:
-    if request.method == "POST":
-        body = (await request.body()).decode("utf-8", errors="replace")
-        params = parse_qsl(body, keep_blank_values=True)
-    else:
-        params = list(request.query_params.multi_items())
+@router.get("/oai", operation_id="oai_get")
+async def oai_get(request: Request, settings: SettingsDep, catalog: CatalogDep, root: BaseUrlDep) -> Response:
+    return _answer(list(request.query_params.multi_items()), settings, catalog, root)
+
+
+@router.post("/oai", operation_id="oai_post")
+async def oai_post(request: Request, settings: SettingsDep, catalog: CatalogDep, root: BaseUrlDep) -> Response:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return _answer(parse_qsl(body, keep_blank_values=True), settings, catalog, root)
+
+
+def _answer(params: list[tuple[str, str]], settings: SettingsDep, catalog: CatalogDep, root: str) -> Response:
     xml = oai.respond(params, catalog, settings.web, root + "/oai", root)
     return Response(xml, media_type="text/xml; charset=utf-8")
