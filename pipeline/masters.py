@@ -20,16 +20,20 @@ import io
 import logging
 import zlib
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pikepdf
-import tifffile
 from PIL import Image
 
 from digitize.checksums import sha256_file
 from digitize.errors import OutputError, VerificationError
 from digitize.files import atomic_path, atomic_write_text
 from digitize.scanners.images import pixel_limit
+
+if TYPE_CHECKING:
+    import tifffile
 
 __all__ = [
     "add_title_layer", "tiff_page_pdf", "can_embed_tiff", "verify_masters", "access_copy_jpeg", "pdf_image_samples",
@@ -40,7 +44,15 @@ log = logging.getLogger(__name__)
 _TIFF = {".tif", ".tiff"}
 
 
+def _tifffile() -> ModuleType:
+    """tifffile, imported when a TIFF master is first read: a text page's worker never needs it (46 ms)."""
+    import tifffile
+
+    return tifffile
+
+
 def _tiff_page(source: Path, frame: int) -> tuple[tifffile.TiffFile, tifffile.TiffPage]:
+    tifffile = _tifffile()
     tif = tifffile.TiffFile(source)
     page = tif.pages[frame]
     # tifffile hands out a lighter TiffFrame only when asked to (useframes); never here.
@@ -51,6 +63,7 @@ def can_embed_tiff(source: Path, frame: int) -> bool:
     """True if the TIFF frame is grey or RGB with 8 or 16 bits per sample (what PDF holds directly)."""
     if source.suffix.lower() not in _TIFF:
         return False
+    tifffile = _tifffile()
     try:
         tif, page = _tiff_page(source, frame)
     except (tifffile.TiffFileError, OSError, IndexError, ValueError):
@@ -75,6 +88,7 @@ def tiff_page_pdf(source: Path, frame: int, dpi: float, out: Path) -> dict[str, 
 
     Returns what was embedded (for the page's processing steps).
     """
+    tifffile = _tifffile()
     try:
         tif, page = _tiff_page(source, frame)
         with tif:
@@ -152,7 +166,7 @@ def verify_masters(files: dict[Path, str]) -> dict[Path, str]:
 def access_copy_jpeg(source: Path, frame: int, longest_px: int, max_pixels: int | None = None) -> bytes:
     """A lossy JPEG beside the master for fast viewing (8-bit sRGB-ish, scaled down)."""
     if source.suffix.lower() in _TIFF and can_embed_tiff(source, frame):
-        with tifffile.TiffFile(source) as tif:
+        with _tifffile().TiffFile(source) as tif:
             samples = tif.pages[frame].asarray()
         if samples.dtype.itemsize == 2:
             samples = (samples >> 8).astype(np.uint8)

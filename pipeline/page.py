@@ -234,8 +234,9 @@ def _process_text_page(job: PageJob, settings: Settings, key: str) -> PageResult
         seconds["postcorrect"] = time.perf_counter() - fix_clock
         clock += seconds["postcorrect"]  # not counted in "ocr"
     hocr_path = job.work_dir / "page.hocr"
-    atomic_write_bytes(hocr_path, tesseract.hocr_document(page_div, info.version, job.language).encode("utf-8"))
-    ocr = parse_hocr(hocr_path)
+    hocr = tesseract.hocr_document(page_div, info.version, job.language).encode("utf-8")
+    atomic_write_bytes(hocr_path, hocr)
+    ocr = parse_hocr(hocr)  # the bytes just written, not read back from the disk
     image_steps = tuple(cleaned.steps)
     seconds["ocr"] = time.perf_counter() - clock
     if cleaned.measures is None:  # clean_page always measures; a None here is a bug
@@ -325,14 +326,7 @@ def _encode_access_image(
     if bilevel:
         Image.fromarray(picture).convert("1").save(buffer, format="TIFF", compression="group4", dpi=(dpi, dpi))
         return buffer.getvalue(), dpi, "CCITT G4 (lossless)"
-    if options.max_dpi and dpi > options.max_dpi * 1.01:
-        scale = options.max_dpi / dpi
-        size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))
-        # Area averaging: the right filter for shrinking, and a few times
-        # cheaper than Lanczos on a full page.
-        small = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
-        dpi = dpi * small.shape[1] / picture.shape[1]
-        picture = small
+    picture, dpi = _access_pixels(picture, dpi, options.max_dpi)
     image = Image.fromarray(picture)
     if options.image_codec == "jpeg2000":
         image.save(
@@ -343,6 +337,18 @@ def _encode_access_image(
     quality = settings.image.access_jpeg_quality
     image.save(buffer, format="JPEG", quality=quality, optimize=True, dpi=(round(dpi), round(dpi)))
     return buffer.getvalue(), dpi, f"JPEG q{quality}"
+
+
+def _access_pixels(picture: np.ndarray, dpi: float, max_dpi: int) -> tuple[np.ndarray, float]:
+    """A grey or colour picture scaled down to ``max_dpi`` if the scan is finer (0: kept), and its resolution."""
+    if not max_dpi or dpi <= max_dpi * 1.01:
+        return picture, dpi
+    scale = max_dpi / dpi
+    size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))
+    # Area averaging: the right filter for shrinking, and a few times
+    # cheaper than Lanczos on a full page.
+    small = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+    return small, dpi * small.shape[1] / picture.shape[1]
 
 
 def _page_pdf(

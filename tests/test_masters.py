@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +138,10 @@ def test_score_titles_are_searchable_only_when_asked(tmp_path):
     titles = pdf_text("titles")
     assert "Соната" in titles
     assert not any("a" <= ch <= "z" for ch in titles.lower())  # no transliterated layer forced on it
+
+
+def test_a_text_page_worker_does_not_import_tifffile():
+    """tifffile is needed for TIFF masters of scores and art only: a page worker loads it on first use."""
+    code = "import sys, digitize.pipeline.page; print('tifffile' in sys.modules)"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "False"
