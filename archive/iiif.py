@@ -48,6 +48,7 @@ __all__ = [
     "build_collection",
     "build_manifest",
     "canvas_url",
+    "collection_url",
     "manifest_url",
     "service_url",
     "to_json",
@@ -342,21 +343,47 @@ def build_manifest(source: ManifestSource, base: str) -> dict[str, Any]:
     return data
 
 
-def build_collection(base: str, label: str, items: Sequence[ItemRecord]) -> dict[str, Any]:
-    """A collection of manifests (all public items), checked by iiif-prezi3's ``Collection``."""
+def collection_url(base: str, part: int | None = None) -> str:
+    """The collection of all public items, or one of its parts (``/iiif/collection/<n>.json``)."""
+    return f"{base}/iiif/collection.json" if part is None else f"{base}/iiif/collection/{part}.json"
+
+
+def _part_label(first: int, last: int) -> dict[str, list[str]]:
+    """A part's label in the interface's three languages: the positions of its items in title order."""
+    return {"az": [f"Nəşrlər {first}–{last}"], "ru": [f"Издания {first}–{last}"], "en": [f"Items {first}–{last}"]}
+
+
+def build_collection(
+    base: str, label: str, items: Sequence[ItemRecord], *, part: tuple[int, int, int] | None = None,
+    parts: Sequence[tuple[int, int, int]] = (),
+) -> dict[str, Any]:
+    """A collection of manifests, or of its parts, checked by iiif-prezi3's ``Collection``.
+
+    Whole (``part`` None, no ``parts``): every item's manifest. Large: the
+    top collection lists ``parts`` (number, first, last item position) as
+    sub-collections, and each part (``part``: its number, first, last) the
+    manifests of its items, ``partOf`` the top one: no document grows with
+    the catalog beyond one entry per part.
+    """
     from iiif_prezi3 import Collection
 
     data: dict[str, Any] = {
         "@context": "http://iiif.io/api/presentation/3/context.json",
-        "id": f"{base}/iiif/collection.json",
+        "id": collection_url(base, part[0] if part else None),
         "type": "Collection",
-        "label": {"none": [label]},
+        "label": {"none": [label]} if part is None else {
+            key: [f"{label}: {value}" for value in values] for key, values in _part_label(*part[1:]).items()},
         "items": [
             {"id": manifest_url(base, record.identifier), "type": "Manifest",
              "label": _both(record, record.title, record.title_latin)}
             for record in items
+        ] + [
+            {"id": collection_url(base, number), "type": "Collection", "label": _part_label(first, last)}
+            for number, first, last in parts
         ],
     }
+    if part is not None:
+        data["partOf"] = [{"id": collection_url(base), "type": "Collection"}]
     try:
         Collection(**data)
     except (ValidationError, ValueError, TypeError) as exc:

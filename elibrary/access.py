@@ -21,11 +21,12 @@ from fastapi import Depends, HTTPException, Request
 
 from digitize.elibrary.auth import StaffDep
 from digitize.elibrary.deps import SettingsDep, available_item
+from digitize.elibrary.i18n import Translatable
 from digitize.settings import WebSettings
 from digitize.storage.catalog import Catalog, CatalogItem
-from digitize.storage.catalog_records import Viewer
+from digitize.storage.catalog_records import Refusal, Viewer
 
-__all__ = ["ViewerDep", "client_address", "get_viewer", "readable_item", "in_networks"]
+__all__ = ["ViewerDep", "client_address", "get_viewer", "in_networks", "readable_item", "refusal_text"]
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -75,7 +76,24 @@ ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 def readable_item(catalog: Catalog, identifier: str, viewer: Viewer) -> CatalogItem:
     """The item if ``viewer`` may read its files and texts; 404/410 as ``available_item``, else 403 with the reason."""
     item = available_item(catalog, identifier)
-    refusal = item.refusal(viewer)
+    refusal = item.refusal_reason(viewer)
     if refusal is not None:
-        raise HTTPException(403, refusal)
+        raise HTTPException(403, refusal_text(refusal))
     return item
+
+
+def refusal_text(refusal: Refusal) -> Translatable:
+    """The refusal in words a page translates (the English is ``str(refusal)``'s, for the JSON answers)."""
+    item = repr(refusal.identifier)
+    if refusal.reason == "unpublished":
+        return Translatable("item %(item)s is not published", item=item)
+    if refusal.reason == "embargo" and refusal.until is not None:
+        return Translatable("item %(item)s is under embargo until %(date)s: only its description is shown until then",
+                            item=item, date=refusal.until.isoformat())
+    if refusal.reason == "staff":
+        return Translatable("item %(item)s may be read by library staff only: sign in as staff", item=item)
+    if refusal.reason == "reading-room":
+        return Translatable("item %(item)s may be read in the library's reading room only (from its computers)",
+                            item=item)
+    return Translatable("item %(item)s has an unknown access level %(access)s: refused to be safe",
+                        item=item, access=repr(refusal.access))

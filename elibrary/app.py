@@ -88,6 +88,9 @@ def make_templates(repository_name: str) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.autoescape = True  # every value in every page is escaped
     templates.env.globals["repository_name"] = repository_name
+    # ... in the request's language when the catalogs translate it (the default name does)
+    templates.context_processors.append(
+        lambda request: {"repository_name": i18n.repository_name(repository_name, i18n.request_locale(request))})
     templates.env.filters["url_quote"] = lambda value: quote(str(value), safe="")
     i18n.install(templates.env)  # _(), ngettext(), the language switch, dates/numbers/sizes per locale
     return templates
@@ -162,6 +165,8 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     if request.url.path.startswith(("/api/", "/iiif/")) or request.url.path == "/oai":
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
     templates = await get_templates(request)
-    return render_page(
-        templates, request, "error.html", {"status": exc.status_code, "message": exc.detail}, exc.status_code
-    )
+    translated = isinstance(exc.detail, i18n.Translatable)
+    return render_page(templates, request, "error.html", {
+        "status": exc.status_code, "message": i18n.localized(request, exc.detail),
+        "message_lang": i18n.request_locale(request) if translated else "en",
+    }, exc.status_code)

@@ -30,6 +30,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from digitize.elibrary.deps import CatalogDep, SettingsDep
+from digitize.elibrary.i18n import Translatable
 from digitize.errors import ConfigError
 from digitize.files import atomic_write_text
 from digitize.settings import Settings
@@ -196,7 +197,7 @@ def field(form: Form, name: str, *, required: bool = True, max_chars: int = 2000
         raise HTTPException(422, f"the field {name!r} was sent {len(values)} times; send it once")
     value = values[0].strip() if values else ""
     if required and not value:
-        raise HTTPException(422, f"the field {name!r} is required")
+        raise HTTPException(422, Translatable("the field %(name)s is required", name=repr(name)))
     if len(value) > max_chars:
         raise HTTPException(422, f"the field {name!r} has {len(value)} characters; at most {max_chars}")
     if any((ord(ch) < 32 and ch not in "\n\r\t") or ord(ch) == 127 for ch in value):
@@ -207,8 +208,8 @@ def field(form: Form, name: str, *, required: bool = True, max_chars: int = 2000
 def check_csrf(staff: StaffSession, form: Form) -> None:
     given = form.get(CSRF_FIELD, [""])
     if len(given) != 1 or not hmac.compare_digest(given[0].encode(), staff.csrf_token.encode()):
-        raise HTTPException(403, "the form's CSRF token is missing or wrong (a stale page?): reload it and try "
-                                 "again; nothing was done")
+        raise HTTPException(403, Translatable("the form's CSRF token is missing or wrong (a stale page?): reload it "
+                                              "and try again; nothing was done"))
 
 
 def check_login_csrf(request: Request, settings: Settings, form: Form) -> None:
@@ -216,5 +217,5 @@ def check_login_csrf(request: Request, settings: Settings, form: Form) -> None:
     expected = unsign(value, _secret(request, settings)) if value else None
     given = form.get(CSRF_FIELD, [""])
     if expected is None or len(given) != 1 or not hmac.compare_digest(given[0].encode(), expected.encode()):
-        raise HTTPException(403, "the sign-in form's CSRF token is missing or wrong (cookies off, or a stale "
-                                 "page?): reload the sign-in page and try again")
+        raise HTTPException(403, Translatable("the sign-in form's CSRF token is missing or wrong (cookies off, or a "
+                                              "stale page?): reload the sign-in page and try again"))

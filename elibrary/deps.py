@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 
+from digitize.elibrary.i18n import Translatable
 from digitize.elibrary.render import PageRenderer
 from digitize.settings import Settings, WebSettings
 from digitize.storage.catalog import Catalog, CatalogItem
@@ -117,15 +118,16 @@ def check_search(web: WebSettings, **fields: str | None) -> None:
         if not value:
             continue
         if len(value) > web.search_max_chars:
-            raise HTTPException(
-                422, f"the search field {name!r} has {len(value)} characters; at most {web.search_max_chars} "
-                "characters are searched: shorten it",
-            )
+            raise HTTPException(422, Translatable(
+                "the search field %(name)s has %(count)s characters; at most %(most)s characters are searched: "
+                "shorten it", name=repr(name), count=len(value), most=web.search_max_chars,
+            ))
         words += len(value.split())
     if words > web.search_max_words:
-        raise HTTPException(
-            422, f"the search has {words} words; at most {web.search_max_words} words are searched: use fewer",
-        )
+        raise HTTPException(422, Translatable(
+            "the search has %(count)s words; at most %(most)s words are searched: use fewer",
+            count=words, most=web.search_max_words,
+        ))
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -184,9 +186,9 @@ def available_item(catalog: Catalog, identifier: str) -> CatalogItem:
     """
     item = catalog.get(identifier)
     if item is None or (item.available and not item.public):  # in review or rejected: not there for readers
-        raise HTTPException(404, f"no item {identifier!r} in the e-library")
+        raise HTTPException(404, Translatable("no item %(item)s in the e-library", item=repr(identifier)))
     if not item.public:
-        raise HTTPException(410, f"item {identifier!r} has been withdrawn")
+        raise HTTPException(410, Translatable("item %(item)s has been withdrawn", item=repr(identifier)))
     return item
 
 

@@ -28,6 +28,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from digitize.checksums import READ_CHUNK
 from digitize.elibrary.access import ViewerDep, readable_item
 from digitize.elibrary.deps import CatalogDep, RendererDep, StoreDep
+from digitize.elibrary.i18n import Translatable
 from digitize.elibrary.render import PAGE_WIDTH, THUMBNAIL_WIDTH, PageRenderer
 from digitize.errors import DigitizeError
 from digitize.storage.catalog import Catalog, CatalogFile, CatalogItem
@@ -91,10 +92,11 @@ def parse_range(header: str | None, size: int) -> ByteRange | None | bool:
     return ByteRange(start, end)
 
 
-def _stored_file(catalog: Catalog, identifier: str, key: str, what: str) -> CatalogFile:
+def _stored_file(catalog: Catalog, identifier: str, key: str, name: str) -> CatalogFile:
     stored = next((f for f in catalog.files(identifier) if f.key == key), None)
     if stored is None:
-        raise HTTPException(404, f"item {identifier!r} has no {what}")
+        raise HTTPException(404, Translatable("item %(item)s has no file %(name)s", item=repr(identifier),
+                                              name=repr(name)))
     return stored
 
 
@@ -162,7 +164,7 @@ def serve_stored(
         stream = store.open_range(stored.key, start, length) if status == 206 else store.open_read(stored.key)
     except DigitizeError as exc:
         log.warning("reading %s failed: %s", stored.key, exc)
-        raise HTTPException(503, "the file cannot be read from storage right now") from exc
+        raise HTTPException(503, Translatable("the file cannot be read from storage right now")) from exc
     return StreamingResponse(
         _chunks(stream, length), status_code=status, media_type=stored.content_type, headers=headers
     )
@@ -177,7 +179,7 @@ def thumbnail(
     item = readable_item(catalog, identifier, viewer)
     stored = next((f for f in catalog.files(identifier) if f.role == "thumbnail"), None)
     if stored is None:
-        raise HTTPException(404, f"item {identifier!r} has no thumbnail")
+        raise HTTPException(404, Translatable("item %(item)s has no thumbnail", item=repr(identifier)))
     return serve_stored(request, store, item, stored, disposition="inline")
 
 
@@ -202,7 +204,7 @@ def download(
 ) -> Response:
     """A stored file of the item (only files the catalog lists): the PDF to read in the browser, others to save."""
     item = readable_item(catalog, identifier, viewer)
-    stored = _stored_file(catalog, identifier, f"items/{identifier}/{name}", f"file {name!r}")
+    stored = _stored_file(catalog, identifier, f"items/{identifier}/{name}", name)
     disposition = "inline" if stored.content_type in INLINE_TYPES else "attachment"
     return serve_stored(request, store, item, stored, disposition=disposition)
 
@@ -215,14 +217,14 @@ def page_png(catalog: Catalog, renderer: PageRenderer, item: CatalogItem, seq: i
     identifier = item.identifier
     pdf = next((f for f in catalog.files(identifier) if f.key == item.pdf_key), None)
     if pdf is None:
-        raise HTTPException(404, f"item {identifier!r} has no PDF to show")
+        raise HTTPException(404, Translatable("item %(item)s has no PDF to show", item=repr(identifier)))
     try:
         png = renderer.render(pdf.key, pdf.sha256, seq - 1, width)
     except DigitizeError as exc:
         log.warning("rendering %s page %d failed: %s", identifier, seq, exc)
-        raise HTTPException(503, "the page image cannot be made right now") from exc
+        raise HTTPException(503, Translatable("the page image cannot be made right now")) from exc
     if png is None:
-        raise HTTPException(404, f"item {identifier!r} has no page {seq}")
+        raise HTTPException(404, Translatable("item %(item)s has no page %(seq)s", item=repr(identifier), seq=seq))
     return png
 
 

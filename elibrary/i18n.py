@@ -11,6 +11,9 @@ cookie, the browser's ``Accept-Language``, and else Azerbaijani. It is read
 from the ``request`` in the template context, so the one shared Jinja
 environment serves every language at once without any per-request state.
 
+Python code gives a reader text as ``Translatable("English %(value)s", value=...)``
+(an English ``str`` for logs and JSON) and a page shows ``localized(request, text)``.
+
 The ``.po`` files are compiled in memory with Babel's own ``.mo`` writer
 when a language is first used (a few milliseconds): nothing has to be built
 at install time, and the catalogs in the repository are the ones served.
@@ -23,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import gettext as gettext_module
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -51,10 +54,13 @@ __all__ = [
     "LOCALES",
     "LOCALE_DIR",
     "LanguageCookie",
+    "Translatable",
     "extract_messages",
     "human_size",
     "install",
+    "localized",
     "negotiate",
+    "repository_name",
     "request_locale",
     "translations",
     "update_catalogs",
@@ -82,6 +88,44 @@ def translations(locale: str) -> gettext_module.NullTranslations:
     write_mo(compiled, catalog)  # fuzzy entries are left out, as msgfmt does
     compiled.seek(0)
     return Translations(compiled, domain=DOMAIN)
+
+
+class Translatable(str):
+    """A message the Python code gives a reader: English as a ``str`` (logs, JSON answers), translated in pages.
+
+    ``Translatable("item %(identifier)s has no page %(seq)s", identifier=..., seq=3)`` is the English text
+    with the values in; a page shows ``localized(request, message)``: the msgid translated for the
+    request's language, then the same values put in. ``extract_messages`` finds every
+    ``Translatable("…")`` in the e-library's modules, so their msgids are in the catalogs with the
+    templates' (and ``tests/test_i18n.py`` wants them translated too).
+    """
+
+    msgid: str
+    values: Mapping[str, object]
+
+    def __new__(cls, msgid: str, **values: object) -> Translatable:
+        self = super().__new__(cls, msgid % values if values else msgid)
+        self.msgid = msgid
+        self.values = values
+        return self
+
+    def in_language(self, locale: str) -> str:
+        text = translations(locale).gettext(self.msgid)
+        return text % self.values if self.values else text
+
+
+def localized(request: Request, text: str) -> str:
+    """``text`` in the request's language when it is a ``Translatable``; any other text as it is."""
+    return text.in_language(request_locale(request)) if isinstance(text, Translatable) else text
+
+
+# The settings' default name (settings.web.repository_name), marked here so the catalogs translate it.
+DEFAULT_REPOSITORY_NAME = Translatable("Digitized holdings")
+
+
+def repository_name(configured: str, locale: str) -> str:
+    """The site's name in ``locale``: translated when the catalogs know it (the default name), else as configured."""
+    return translations(locale).gettext(configured) if configured else configured
 
 
 def _supported(tag: str | None) -> str | None:
@@ -247,6 +291,7 @@ def install(env: Environment) -> None:
 
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+MODULES_DIR = Path(__file__).parent
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2), "npgettext": ((1, "c"), 2, 3)}
 
 
@@ -261,6 +306,12 @@ def extract_messages() -> Catalog:
         str(TEMPLATES_DIR), method_map, options, keywords=KEYWORDS, comment_tags=("Translators:",)
     ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    # The messages the e-library's Python code gives readers (login errors, refusals, error pages).
+    for filename, lineno, message, comments, context in extract_from_dir(
+        str(MODULES_DIR), [("*.py", "python")], keywords={"Translatable": None}, comment_tags=("Translators:",)
+    ):
+        catalog.add(message, None, [(f"../{filename}", lineno)], auto_comments=comments, context=context,
+                    flags=("python-format",) if "%(" in str(message) else ())
     return catalog
 
 

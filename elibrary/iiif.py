@@ -1,9 +1,13 @@
 """IIIF for viewers and aggregators: manifests, a collection, and level-0 image services from the store.
 
-* ``/iiif/collection.json``: every item an anonymous reader may read;
+* ``/iiif/collection.json``: every item an anonymous reader may read (over
+  1,000 published items: in parts, ``/iiif/collection/<n>.json``);
 * ``/iiif/{id}/manifest.json``: the item's Presentation 3 manifest (``archive.iiif``);
 * ``/iiif/{id}/pages/{seq}/info.json`` and ``…/{region}/{size}/0/default.jpg``:
-  the page's static tiles (``assembly.tiles``), streamed from the object store.
+  the page's static tiles (``assembly.tiles``), streamed from the object store;
+* ``/items/{id}/mirador``: the item in Mirador 4 (from npm at setup, served
+  from ``static/vendor``), for readers who know it; it reads the manifest
+  as any viewer elsewhere does.
 
 Access is the item page's: the same ``readable_item`` check (404 unknown or
 unpublished, 410 withdrawn, 403 restricted or under embargo, with the
@@ -24,12 +28,12 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, BinaryIO
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Path, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from digitize.archive.iiif import (
     ALTO_PROFILE,
@@ -46,12 +50,12 @@ from digitize.archive.iiif import (
 )
 from digitize.assembly.tiles import PageTiles, TilesIndex, read_info
 from digitize.checksums import READ_CHUNK
-from digitize.delivery.tiles import TilesRecord, load_index, page_sizes, recorded_tiles, tile_key
+from digitize.delivery.tiles import TilesRecord, TilesState, load_index, page_sizes, recorded_tiles, tile_key
 from digitize.elibrary.access import ViewerDep, readable_item
-from digitize.elibrary.deps import BaseUrlDep, CatalogDep, SettingsDep, StoreDep
+from digitize.elibrary.deps import BaseUrlDep, CatalogDep, SettingsDep, StoreDep, TemplatesDep, render_page
 from digitize.elibrary.render import PAGE_WIDTH
 from digitize.errors import DigitizeError
-from digitize.storage.catalog import Catalog, CatalogFile, CatalogItem, SearchQuery
+from digitize.storage.catalog import Catalog, CatalogFile, CatalogItem, SearchQuery, SearchSort
 from digitize.storage.catalog_records import Viewer
 from digitize.storage.objects import ObjectStore
 
@@ -65,7 +69,7 @@ CORS = {"Access-Control-Allow-Origin": "*"}
 IMAGE_MEDIA_TYPE = 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
 _NOMINAL_PAGE = (1000, 1414)  # a page whose size nothing records (A-series proportions)
 _MAX_SEQ = 1_000_000
-_PAGES_PER_QUERY = 1000
+_PART_SIZE = 1000  # items per part of the IIIF collection (and per catalog query)
 
 Seq = Annotated[int, Path(ge=1, le=_MAX_SEQ, description="page number, 1-based")]
 
@@ -136,9 +140,11 @@ def _tiles(
     record = recorded_tiles(catalog, item.identifier)
     if record is None:
         return None, None
-    pdf = next((f for f in files if f.key == item.pdf_key), None)
-    if pdf is not None and record.source_sha256 and record.source_sha256 != pdf.sha256:
-        log.info("%s: its tiles are of an earlier PDF; showing rendered pages (run digitize tiles)", item.identifier)
+    pdf = next((f for f in files if f.key == item.pdf_key), None) if item.pdf_key else None
+    # delivery.tiles owns the rule "tiles made from the PDF the item has now" (digitize tiles asks it too).
+    state = TilesState(item.identifier, item.status == "withdrawn", pdf.sha256 if pdf else None, record)
+    if not state.current:
+        log.info("%s: %s; showing rendered pages (run digitize tiles)", item.identifier, state.reason)
         return None, None
     index = _load(store, record)
     return index, record.sha256 if index is not None else None
@@ -228,27 +234,61 @@ def _source(
     )
 
 
-@router.get("/iiif/collection.json", response_class=Response)
-def collection(request: Request, catalog: CatalogDep, settings: SettingsDep, root: BaseUrlDep) -> Response:
-    """Every published item an anonymous reader may read, as a IIIF Presentation 3 Collection."""
-    anyone = Viewer()
-    records = []
-    offset = 0
-    while True:
-        result = catalog.search(SearchQuery(limit=_PAGES_PER_QUERY, offset=offset))
-        records += [item.record() for item in result.items if item.readable_by(anyone)]
-        offset += _PAGES_PER_QUERY
-        if offset >= result.total or not result.items:
-            break
+def _collection_part(catalog: Catalog, part: int) -> tuple[int, list[CatalogItem]]:
+    """All published items in title order, ``_PART_SIZE`` at a time: part ``part`` (1-based) and the total."""
+    result = catalog.search(SearchQuery(limit=_PART_SIZE, offset=(part - 1) * _PART_SIZE, sort=SearchSort.TITLE))
+    return result.total, list(result.items)
+
+
+def _collection_answer(request: Request, build: Callable[[], dict[str, Any]]) -> Response:
     try:
-        body = to_json(build_collection(root, settings.web.repository_name, records))
+        body = to_json(build())
     except DigitizeError as exc:
         log.warning("the IIIF collection cannot be made: %s", exc)
         raise _refuse(503, "the IIIF collection cannot be made right now") from exc
     return _answer(request, body, MANIFEST_MEDIA_TYPE, hashlib.sha256(body).hexdigest(), "public, max-age=300")
 
 
+@router.get("/iiif/collection.json", response_class=Response)
+@router.head("/iiif/collection.json", response_class=Response)
+def collection(request: Request, catalog: CatalogDep, settings: SettingsDep, root: BaseUrlDep) -> Response:
+    """Every published item an anonymous reader may read, as a IIIF Presentation 3 Collection.
+
+    Up to ``_PART_SIZE`` published items: their manifests. More: the
+    collection lists parts of ``_PART_SIZE`` (``/iiif/collection/<n>.json``,
+    items in title order), so no answer grows with the catalog (at 100,000
+    items: 100 entries here, at most 1,000 in each part).
+    """
+    total, items = _collection_part(catalog, 1)
+    name = settings.web.repository_name
+    if total <= _PART_SIZE:
+        anyone = Viewer()
+        records = [item.record() for item in items if item.readable_by(anyone)]
+        return _collection_answer(request, lambda: build_collection(root, name, records))
+    parts = [(n, (n - 1) * _PART_SIZE + 1, min(n * _PART_SIZE, total)) for n in range(1, -(-total // _PART_SIZE) + 1)]
+    return _collection_answer(request, lambda: build_collection(root, name, [], parts=parts))
+
+
+@router.get("/iiif/collection/{part:int}.json", response_class=Response)
+@router.head("/iiif/collection/{part:int}.json", response_class=Response)
+def collection_part(
+    request: Request, part: Annotated[int, Path(ge=1, le=_MAX_SEQ)], catalog: CatalogDep, settings: SettingsDep,
+    root: BaseUrlDep,
+) -> Response:
+    """One part of a large collection: the manifests of its readable items (positions in title order)."""
+    total, items = _collection_part(catalog, part)
+    first = (part - 1) * _PART_SIZE + 1
+    if total <= _PART_SIZE or first > total:
+        raise _refuse(404, f"the IIIF collection has no part {part} (see /iiif/collection.json)")
+    anyone = Viewer()
+    records = [item.record() for item in items if item.readable_by(anyone)]
+    span = (part, first, min(part * _PART_SIZE, total))
+    return _collection_answer(
+        request, lambda: build_collection(root, settings.web.repository_name, records, part=span))
+
+
 @router.get("/iiif/{identifier}/manifest.json", response_class=Response)
+@router.head("/iiif/{identifier}/manifest.json", response_class=Response)
 def manifest(
     request: Request, identifier: str, catalog: CatalogDep, store: StoreDep, settings: SettingsDep,
     root: BaseUrlDep, viewer: ViewerDep,
@@ -285,6 +325,7 @@ def _page(
 
 
 @router.get("/iiif/{identifier}/pages/{seq}", response_class=Response)
+@router.head("/iiif/{identifier}/pages/{seq}", response_class=Response)
 def image_service(request: Request, identifier: str, seq: Seq, root: BaseUrlDep) -> Response:
     """The service's own URL: a client that follows it is sent to its info.json (Image API 3, section 2.2)."""
     target = f"{service_url(root, identifier, seq)}/info.json"
@@ -292,6 +333,7 @@ def image_service(request: Request, identifier: str, seq: Seq, root: BaseUrlDep)
 
 
 @router.get("/iiif/{identifier}/pages/{seq}/info.json", response_class=Response)
+@router.head("/iiif/{identifier}/pages/{seq}/info.json", response_class=Response)
 def info(
     request: Request, identifier: str, seq: Seq, catalog: CatalogDep, store: StoreDep, root: BaseUrlDep,
     viewer: ViewerDep,
@@ -317,7 +359,11 @@ def info(
     return _answer(request, body, media, etag, _cache_control(item, 3600))
 
 
-@router.get("/iiif/{identifier}/pages/{seq}/{region}/{size}/{rotation}/{name}", response_class=Response)
+_TILE = "/iiif/{identifier}/pages/{seq}/{region}/{size}/{rotation}/{name}"
+
+
+@router.get(_TILE, response_class=Response)
+@router.head(_TILE, response_class=Response)
 def tile(
     request: Request, identifier: str, seq: Seq, region: str, size: str, rotation: str, name: str,
     catalog: CatalogDep, store: StoreDep, viewer: ViewerDep,
@@ -331,6 +377,8 @@ def tile(
     headers = {**CORS, "ETag": f'"{stored.sha256}"', "Cache-Control": _cache_control(item, 86400)}
     if _matches(request, stored.sha256):
         return Response(status_code=304, headers=headers)
+    if request.method == "HEAD":  # the index knows the size: the store is not asked
+        return Response(media_type="image/jpeg", headers={**headers, "Content-Length": str(stored.size)})
     try:
         stream = store.open_read(tile_key(identifier, seq, path))
     except DigitizeError as exc:
@@ -346,6 +394,22 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
             yield chunk
     finally:
         stream.close()
+
+
+@router.get("/items/{identifier}/mirador", response_class=HTMLResponse)
+@router.head("/items/{identifier}/mirador", response_class=HTMLResponse)
+def mirador_page(
+    request: Request, identifier: str, catalog: CatalogDep, templates: TemplatesDep, root: BaseUrlDep,
+    viewer: ViewerDep, page_number: Annotated[int, Query(alias="page", ge=1, le=_MAX_SEQ)] = 1,
+) -> HTMLResponse:
+    """The item in Mirador (static/vendor/mirador.min.js), reading the manifest as a viewer elsewhere would.
+
+    A page for people, so its refusals are HTML pages (the ``/iiif/`` routes answer JSON).
+    """
+    item = readable_item(catalog, identifier, viewer)
+    return render_page(templates, request, "mirador.html", {
+        "item": item, "manifest": manifest_url(root, identifier), "page_number": page_number,
+    })
 
 
 def manifest_link(root: str, identifier: str) -> str:

@@ -32,6 +32,7 @@ router = APIRouter()
 
 
 @router.get("/", response_class=HTMLResponse)
+@router.head("/", response_class=HTMLResponse)
 def search_page(
     request: Request,
     settings: SettingsDep,
@@ -107,6 +108,7 @@ def search_page(
 
 
 @router.get("/items/{identifier}", response_class=HTMLResponse)
+@router.head("/items/{identifier}", response_class=HTMLResponse)
 def item_page(
     request: Request,
     settings: SettingsDep,

@@ -29,13 +29,21 @@ from digitize.elibrary import auth
 from digitize.elibrary.auth import FormDep, StaffDep, field
 from digitize.elibrary.deps import CatalogDep, RendererDep, SettingsDep, StoreDep, TemplatesDep, render_page
 from digitize.elibrary.files import page_png
+from digitize.elibrary.i18n import Translatable, localized
 from digitize.elibrary.render import PAGE_WIDTH
 from digitize.errors import AccountError, DigitizeError, ReviewError
 from digitize.pipeline.normalize import ocr_input
 from digitize.scanners.metadata import ItemMetadata
 from digitize.scanners.rights import ACCESS_LEVELS
 from digitize.scanners.text import shown
-from digitize.storage.accounts import StaffSession, authenticate, close_session, open_session
+from digitize.storage.accounts import (
+    WRONG_CREDENTIALS,
+    AccountLocked,
+    StaffSession,
+    authenticate,
+    close_session,
+    open_session,
+)
 from digitize.storage.catalog import Catalog, CatalogItem, ReviewState
 
 __all__ = ["router"]
@@ -67,7 +75,7 @@ def login(
     password = form.get("password", [""])[0]
     if not password:
         return _login_form(request, settings, templates, next=target, username=username,
-                           error="the field 'password' is required", status=422)
+                           error=Translatable("the field 'password' is required"), status=422)
     staff = settings.staff
     try:
         user = authenticate(catalog, username, password, max_failed=staff.max_failed_logins,
@@ -75,9 +83,9 @@ def login(
     except AccountError as exc:
         time.sleep(staff.failed_login_delay)  # every failure waits: guessing is slow
         log.warning("failed staff sign-in for %r from %s: %s", username[:64], _client(request), exc)
-        status = 429 if "locked" in str(exc) else 401
-        return _login_form(request, settings, templates, next=target, username=username, error=str(exc),
-                           status=status)
+        status = 429 if isinstance(exc, AccountLocked) else 401
+        return _login_form(request, settings, templates, next=target, username=username,
+                           error=_login_refusal(exc, username), status=status)
     token, session = open_session(catalog, user, hours=staff.session_hours)
     log.info("staff sign-in: %s from %s", user.username, _client(request))
     response = RedirectResponse(target, status_code=303)
@@ -226,13 +234,29 @@ def staff_page_image(
 # -- helpers -----------------------------------------------------------------
 
 
+def _login_refusal(exc: AccountError, username: str) -> str:
+    """Why the sign-in failed, in words the page translates (the account module's English for anything else)."""
+    said = str(exc)
+    if said == WRONG_CREDENTIALS:
+        return Translatable("wrong username or password")
+    if isinstance(exc, AccountLocked):
+        return Translatable(
+            "account %(username)s is locked after %(failed)s failed sign-ins; try again after %(time)s UTC "
+            "(%(seconds)s s)", username=repr(exc.username), failed=exc.failed, time=f"{exc.until:%H:%M:%S}",
+            seconds=exc.seconds)
+    if "is disabled" in said:
+        return Translatable("account %(username)s is disabled: ask an administrator", username=repr(username))
+    return said
+
+
 def _login_form(
     request: Request, settings: SettingsDep, templates: TemplatesDep, *, next: str, username: str = "",
     error: str | None = None, status: int = 200,
 ) -> Response:
     token = secrets.token_urlsafe(32)
     response = render_page(templates, request, "staff_login.html", {
-        "csrf_token": token, "next": next, "username": username, "error": error,
+        "csrf_token": token, "next": next, "username": username,
+        "error": localized(request, error) if error else error,
     }, status)
     auth.set_cookie(response, request, settings, auth.LOGIN_COOKIE, token, max_age=_LOGIN_COOKIE_AGE)
     response.headers["Cache-Control"] = "no-store"

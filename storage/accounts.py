@@ -37,6 +37,7 @@ from digitize.storage.catalog_tables import StaffSessionRow, UserRow
 
 __all__ = [
     "ROLES",
+    "AccountLocked",
     "StaffSession",
     "StaffUser",
     "authenticate",
@@ -57,6 +58,16 @@ _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _MAX_PASSWORD_CHARS = 1024  # Argon2 takes any length; a megabyte "password" is an attack, not a secret
 _MAX_DISPLAY_NAME = 200
 WRONG_CREDENTIALS = "wrong username or password"
+
+
+class AccountLocked(AccountError):
+    """Sign-in refused for too many failures: the number and the time it opens again (for the sign-in page's words)."""
+
+    def __init__(self, username: str, failed: int, until: datetime, now: datetime) -> None:
+        self.username, self.failed, self.until = username, failed, until
+        self.seconds = int((until - now).total_seconds()) + 1
+        super().__init__(f"account {username!r} is locked after {failed} failed sign-ins; "
+                         f"try again after {until:%H:%M:%S} UTC ({self.seconds} s)")
 
 
 @dataclass(frozen=True)
@@ -178,10 +189,7 @@ def authenticate(
         if row.failed_logins >= max_failed and row.last_failed_at is not None:
             until = _utc(row.last_failed_at) + timedelta(seconds=lockout_seconds)
             if now < until:
-                raise AccountError(
-                    f"account {username!r} is locked after {row.failed_logins} failed sign-ins; "
-                    f"try again after {until:%H:%M:%S} UTC ({int((until - now).total_seconds()) + 1} s)"
-                )
+                raise AccountLocked(username, row.failed_logins, until, now)
         if not _verify(row.password_hash, password):
             row.failed_logins += 1
             row.last_failed_at = now

@@ -22,6 +22,7 @@ __all__ = [
     "CatalogPage",
     "ChangedItem",
     "KeptObject",
+    "Refusal",
     "Registration",
     "RegisteredItem",
     "Replacement",
@@ -105,6 +106,32 @@ class Viewer:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why a viewer may not read an item's files: ``reason`` (a code the web words in each language) and its values.
+
+    ``reason``: ``unpublished``, ``embargo`` (``until``), ``staff``, ``reading-room`` or ``unknown-access``
+    (``access``); ``str()`` gives the English sentence the CLI and logs show.
+    """
+
+    reason: str
+    identifier: str
+    until: date | None = None
+    access: str | None = None
+
+    def __str__(self) -> str:
+        item = f"item {self.identifier!r}"
+        if self.reason == "unpublished":
+            return f"{item} is not published"
+        if self.reason == "embargo" and self.until is not None:
+            return f"{item} is under embargo until {self.until.isoformat()}: only its description is shown until then"
+        if self.reason == "staff":
+            return f"{item} may be read by library staff only: sign in as staff"
+        if self.reason == "reading-room":
+            return f"{item} may be read in the library's reading room only (from its computers)"
+        return f"{item} has an unknown access level {self.access!r}: refused to be safe"
+
+
+@dataclass(frozen=True)
 class CatalogItem:
     """An item as the catalog holds it: its descriptive record, where its files are, its status."""
 
@@ -173,22 +200,24 @@ class CatalogItem:
         public item, or a reading-room item from the reading room.
         Metadata is not restricted: it is shown whatever this says.
         """
+        reason = self.refusal_reason(viewer, today)
+        return None if reason is None else str(reason)
+
+    def refusal_reason(self, viewer: Viewer, today: date | None = None) -> Refusal | None:
+        """``refusal`` as a record: the web words it in the reader's language."""
         if not self.public:
-            return f"item {self.identifier!r} is not published"
+            return Refusal("unpublished", self.identifier)
         if viewer.is_staff:
             return None
         today = today or datetime.now(UTC).date()
         if self.embargo_until is not None and today < self.embargo_until:
-            return (
-                f"item {self.identifier!r} is under embargo until {self.embargo_until.isoformat()}: "
-                "only its description is shown until then"
-            )
+            return Refusal("embargo", self.identifier, until=self.embargo_until)
         if self.access == "staff":
-            return f"item {self.identifier!r} may be read by library staff only: sign in as staff"
+            return Refusal("staff", self.identifier)
         if self.access == "reading-room" and not viewer.in_reading_room:
-            return f"item {self.identifier!r} may be read in the library's reading room only (from its computers)"
+            return Refusal("reading-room", self.identifier)
         if self.access not in ("public", "reading-room"):
-            return f"item {self.identifier!r} has an unknown access level {self.access!r}: refused to be safe"
+            return Refusal("unknown-access", self.identifier, access=self.access)
         return None
 
     def readable_by(self, viewer: Viewer, today: date | None = None) -> bool:

@@ -237,8 +237,10 @@ def test_catalog_keeps_the_fields(library):
 
 def test_reading_room_pdf_only_from_listed_networks(library):
     with _client(library) as client:
-        refused = client.get("/items/room/files/room.pdf")
+        refused = client.get("/items/room/files/room.pdf", headers={"Accept-Language": "en"})
         assert refused.status_code == 403 and "reading room" in refused.text
+        # Without a language asked for, the reason is in the default language (az).
+        assert "oxu zalında" in client.get("/items/room/files/room.pdf").text
         assert client.get("/items/room/pages/1.png").status_code == 403
         assert client.get("/items/open/files/open.pdf").status_code == 200
     with _client(library, ["127.0.0.0/8"]) as client:
