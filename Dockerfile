@@ -21,6 +21,9 @@ RUN apt-get update \
       tesseract-ocr-osd tesseract-ocr-kaz tesseract-ocr-uzb tesseract-ocr-uzb-cyrl \
       ghostscript poppler-utils unpaper pngquant \
       fonts-urw-base35 fonts-noto-core \
+      libvips42 \
+      libicu-dev pkg-config g++ \
+      nodejs npm \
       epubcheck \
       yaz \
  && rm -rf /var/lib/apt/lists/*
@@ -39,6 +42,9 @@ COPY flows ./flows
 COPY samples ./samples
 COPY assembly ./assembly
 COPY delivery ./delivery
+# The viewers' browser libraries from the npm registry (web/install, as bin/setup does).
+COPY web/package.json web/package-lock.json web/install ./web/
+RUN web/install && rm -rf web/node_modules
 RUN pip install --no-cache-dir -c constraints.txt . \
  && mkdir -p /data && chown digitize /data
 
