@@ -24,7 +24,13 @@ normalised ("norm": dashes written " - ", Latin ö for Cyrillic ӧ, quote
 marks). Then an error-class table per reader: character substitutions (top
 N), insertions and deletions, word splits and joins, line breaks,
 hyphenation, punctuation, and the errors the transcription conventions
-explain.
+explain. Last, for each variant of this pipeline, how well Tesseract's word
+confidence (in the hOCR, after rescoring) predicts a wrong word: AUC, the
+share of wrong words per confidence bin, a confidence → P(right) table
+fitted on the tuning half and tried on the check half (Brier score,
+calibration error; and with the lexicon's "known word" as a second
+feature), and per page the wrong-word share beside the quality flag and
+the confidence measures that could drive it.
 
     .venv/bin/python -m bench.real_print --workers 1
 """
@@ -32,7 +38,9 @@ explain.
 from __future__ import annotations
 
 import argparse
+import bisect
 import hashlib
+import html
 import json
 import os
 import re
@@ -42,6 +50,7 @@ import tempfile
 import time
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,6 +288,211 @@ def error_classes(pages: list[Page], texts: list[str], top: int) -> dict:
     return {"counts": dict(counts), "top_substitutions": [[a, b, n] for (a, b), n in subs.most_common(top)]}
 
 
+# -- confidence against errors ----------------------------------------------------------
+
+_HOCR_WORD = re.compile(r"class=['\"]ocrx_word['\"][^>]*title=['\"][^'\"]*x_wconf (\d+)[^>]*>([^<]*)<")
+CONFIDENCE_BINS = (0.0, 30.0, 50.0, 70.0, 80.0, 90.0, 95.0, 101.0)
+_BIN_EDGES = list(zip(CONFIDENCE_BINS[:-1], CONFIDENCE_BINS[1:], strict=True))
+
+
+def scored_words(page: Page, hocr: str, known: Callable[[str], bool | None] = lambda word: None,
+                 ) -> list[tuple[float, bool, bool | None]]:
+    """Each word of a page's hOCR: (Tesseract's confidence, whether the word is right, whether the
+    language's lexicon knows it: None for a word that is not letters), the words aligned to the
+    transcription's (whitespace and the set's conventions normalised)."""
+    found = [(float(conf), html.unescape(text).strip()) for conf, text in _HOCR_WORD.findall(hocr)]
+    found = [(conf, text) for conf, text in found if text]
+    def word(text: str) -> str:  # the set's conventions, word by word (a line-end hyphen is no dash)
+        text = convention(text)
+        return "-" if text and all(c in "-‐‑‒–—―" for c in text) else text
+
+    truth = [word(text) for text in " ".join(page.lines).split()]
+    words = [word(text) for _, text in found]
+    right = [False] * len(found)
+    for tag, _i1, _i2, j1, j2 in Levenshtein.opcodes(truth, words):
+        if tag == "equal":
+            for j in range(j1, j2):
+                right[j] = True
+    return [(conf, ok, known(text)) for (conf, text), ok in zip(found, right, strict=True)]
+
+
+def lexicon_known(language: str) -> Callable[[str], bool | None]:
+    """Whether the shipped lexicon of ``language`` knows a word (None: not a word of letters, or no lexicon)."""
+    from digitize.pipeline.lexicon import model_for_language
+
+    lm = model_for_language(language)
+
+    def known(text: str) -> bool | None:
+        core = re.sub(r"^\W+|\W+$", "", text)
+        if lm is None or not core or not core.replace("-", "").isalpha():
+            return None
+        return lm.known(core)
+
+    return known
+
+
+def auc(scored: list[tuple[float, bool]]) -> float | None:
+    """Chance that a right word has a higher confidence than a wrong one (ties count half)."""
+    right = sorted(c for c, ok in scored if ok)
+    wrong = [c for c, ok in scored if not ok]
+    if not right or not wrong:
+        return None
+    wins = sum((len(right) - bisect.bisect_right(right, c))
+               + 0.5 * (bisect.bisect_right(right, c) - bisect.bisect_left(right, c)) for c in wrong)
+    return wins / (len(right) * len(wrong))
+
+
+def reliability(scored: list[tuple[float, bool]]) -> list[tuple[float, float, int, float]]:
+    """Per confidence bin: (low, high, words, share of them wrong)."""
+    rows = []
+    for low, high in _BIN_EDGES:
+        inside = [ok for c, ok in scored if low <= c < high]
+        rows.append((low, high, len(inside), (sum(1 for ok in inside if not ok) / len(inside)) if inside else 0.0))
+    return rows
+
+
+def calibration_table(scored: list[tuple[float, bool]]) -> list[tuple[float, float, float]]:
+    """A per-bin map from confidence to the chance a word is right (fitted on ``scored``), made
+    monotone (pool adjacent violators over the bins); (low, high, P(right))."""
+    bins = [[low, high, sum(1 for c, ok in scored if low <= c < high and ok),
+             sum(1 for c, _ in scored if low <= c < high)] for low, high in _BIN_EDGES]
+    bins = [b for b in bins if b[3]]
+    merged: list[list[float]] = []
+    for b in bins:
+        merged.append([b[0], b[1], b[2], b[3]])
+        while len(merged) > 1 and merged[-2][2] / merged[-2][3] > merged[-1][2] / merged[-1][3]:
+            top = merged.pop()
+            merged[-1] = [merged[-1][0], top[1], merged[-1][2] + top[2], merged[-1][3] + top[3]]
+    return [(low, high, right / n) for low, high, right, n in merged]
+
+
+def calibrated(table: list[tuple[float, float, float]], confidence: float) -> float:
+    for low, high, p in table:
+        if low <= confidence < high:
+            return p
+    return table[0][2] if confidence < table[0][0] else table[-1][2]
+
+
+def expected_error(scored: list[tuple[float, bool]], predict) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(Brier score, expected calibration error over 10 equal bins of the prediction) of P(right)."""
+    if not scored:
+        return 0.0, 0.0
+    brier = sum((predict(c) - ok) ** 2 for c, ok in scored) / len(scored)
+    ece = 0.0
+    for k in range(10):
+        inside = [(p, ok) for p, ok in ((predict(c), ok) for c, ok in scored)
+                  if k / 10 <= p < (k + 1) / 10 or (k == 9 and p == 1.0)]
+        if inside:
+            ece += len(inside) / len(scored) * abs(sum(p for p, _ in inside) / len(inside)
+                                                   - sum(ok for _, ok in inside) / len(inside))
+    return brier, ece
+
+
+def _ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    for rank, i in enumerate(order):
+        ranks[i] = float(rank)
+    return ranks
+
+
+def spearman(a: list[float], b: list[float]) -> float | None:
+    if len(a) < 3:
+        return None
+    ra, rb = _ranks(a), _ranks(b)
+    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
+    var = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
+    return cov / var if var else None
+
+
+def lexicon_table(scored: list[tuple[float, bool, bool | None]]) -> dict[tuple[int, bool | None], float]:
+    """P(right) per (coarse confidence bin, known to the lexicon), fitted on ``scored`` (add-one smoothed)."""
+    counts: dict[tuple[int, bool | None], list[int]] = {}
+    for conf, ok, known in scored:
+        entry = counts.setdefault((_coarse(conf), known), [0, 0])
+        entry[0] += ok
+        entry[1] += 1
+    return {key: (right + 1) / (n + 2) for key, (right, n) in counts.items()}
+
+
+def _coarse(confidence: float) -> int:
+    return sum(1 for edge in (50.0, 80.0, 93.0) if confidence >= edge)
+
+
+def confidence_report(pages: list[Page], reading: Reading, language: str) -> dict:
+    """How well word confidence predicts a wrong word, and page flags a bad page, for one reader."""
+    infos = reading.extra.get("infos") or []
+    known = lexicon_known(language)
+    per_page3 = [scored_words(page, Path(info["hocr"]).read_text(encoding="utf-8"), known)
+                 for page, info in zip(pages, infos, strict=True)]
+    per_page = [[(c, ok) for c, ok, _ in words] for words in per_page3]
+    every = [w for words in per_page for w in words]
+    tune = [w for page, words in zip(pages, per_page, strict=True) if page.half == "tune" for w in words]
+    check = [w for page, words in zip(pages, per_page, strict=True) if page.half == "check" for w in words]
+    table = calibration_table(tune)
+    raw_check = expected_error(check, lambda c: min(c, 100.0) / 100.0)
+    cal_check = expected_error(check, lambda c: calibrated(table, c))
+    # confidence and the lexicon together: a table fitted on the tuning half, tried on the check half
+    tune3 = [w for page, words in zip(pages, per_page3, strict=True) if page.half == "tune" for w in words]
+    check3 = [w for page, words in zip(pages, per_page3, strict=True) if page.half == "check" for w in words]
+    with_lexicon = lexicon_table(tune3)
+    lexicon_scores = [(with_lexicon.get((_coarse(c), kn), calibrated(table, c)) * 100 + c / 1000, ok)
+                      for c, ok, kn in check3]
+    page_rows = []
+    for page, words, info in zip(pages, per_page, infos, strict=True):
+        quality = info.get("quality") or {}
+        wrong = sum(1 for _, ok in words if not ok) / max(1, len(words))
+        mean_conf = sum(c for c, _ in words) / max(1, len(words))
+        doubtful = sum(1 for c, _ in words if c < 50) / max(1, len(words))
+        expected = 1 - sum(calibrated(table, c) for c, _ in words) / max(1, len(words))
+        page_rows.append({"page": page.number + 1, "half": page.half, "words": len(words),
+                          "wrong_share": wrong, "mean_confidence": mean_conf, "below_50_share": doubtful,
+                          "expected_wrong_calibrated": expected, "flagged": bool(quality.get("rescan"))})
+    wrong_shares = [r["wrong_share"] for r in page_rows]
+    return {
+        "words": len(every), "wrong": sum(1 for _, ok in every if not ok),
+        "auc_all": auc(every), "auc_tune": auc(tune), "auc_check": auc(check),
+        "reliability_all": reliability(every),
+        "calibration_table_tune": table,
+        "auc_check_confidence_and_lexicon": auc(lexicon_scores),
+        "lexicon_table_tune": {f"{['<50', '50-80', '80-93', '>=93'][b]} known={k}": p
+                               for (b, k), p in sorted(with_lexicon.items(), key=str)},
+        "check_brier_ece_raw": raw_check, "check_brier_ece_calibrated": cal_check,
+        "pages": page_rows,
+        "spearman_page_wrong_vs_below50": spearman([r["below_50_share"] for r in page_rows], wrong_shares),
+        "spearman_page_wrong_vs_low_mean_conf": spearman([-r["mean_confidence"] for r in page_rows], wrong_shares),
+        "spearman_page_wrong_vs_calibrated": spearman([r["expected_wrong_calibrated"] for r in page_rows],
+                                                      wrong_shares),
+    }
+
+
+def _show_confidence(name: str, report: dict) -> None:
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    print(f"\n{name}: word confidence against wrong words ({report['words']} words, {report['wrong']} wrong): "
+          f"AUC all {fmt(report['auc_all'])}, tuning {fmt(report['auc_tune'])}, check {fmt(report['auc_check'])}")
+    print("  confidence  words  wrong")
+    for low, high, n, share in report["reliability_all"]:
+        print(f"  {low:3.0f}-{min(high, 100):3.0f}    {n:5}  {share:6.1%}")
+    table = ", ".join(f"{low:.0f}-{min(high, 100):.0f}: {p:.2f}" for low, high, p in report["calibration_table_tune"])
+    print(f"  P(right) by confidence, fitted on the tuning half: {table}")
+    (rb, re_), (cb, ce) = report["check_brier_ece_raw"], report["check_brier_ece_calibrated"]
+    print(f"  check half: Brier {rb:.3f} / ECE {re_:.3f} with confidence/100, {cb:.3f} / {ce:.3f} calibrated")
+    print(f"  confidence and lexicon (table fitted on the tuning half): check AUC "
+          f"{fmt(report['auc_check_confidence_and_lexicon'])}; P(right): "
+          + ", ".join(f"{k} {p:.2f}" for k, p in report["lexicon_table_tune"].items()))
+    print("  page half  words wrong  mean-conf <50-share calibrated-wrong flagged")
+    for r in report["pages"]:
+        print(f"  {r['page']:4} {r['half']:5} {r['words']:5} {r['wrong_share']:5.1%} {r['mean_confidence']:9.1f} "
+              f"{r['below_50_share']:9.1%} {r['expected_wrong_calibrated']:16.1%} {'yes' if r['flagged'] else 'no'}")
+    print(f"  rank correlation with the pages' wrong-word share: <50 share "
+          f"{fmt(report['spearman_page_wrong_vs_below50'])}, low mean confidence "
+          f"{fmt(report['spearman_page_wrong_vs_low_mean_conf'])}, calibrated expectation "
+          f"{fmt(report['spearman_page_wrong_vs_calibrated'])}")
+
+
 def _show(rows: dict, pages: list[Page], readings: list[Reading], top: int) -> dict:
     print(f"{len(pages)} pages of {sum(len(p.lines) for p in pages)} real lines "
           f"({sum(len(p.lines) for p in pages if p.half == 'tune')} tuning, "
@@ -357,6 +571,11 @@ def main(argv: list[str] | None = None) -> int:
                       + (f", lines read twice {sum(r['lines_reread'] for r in steps)}, words checked "
                          f"{sum(r['words_checked'] for r in steps)}, changed {sum(r['words_changed'] for r in steps)}"
                          if steps else ""))
+        confidence = {}
+        for reading in readings:
+            if reading.extra.get("infos"):
+                confidence[reading.name] = confidence_report(pages, reading, args.language)
+                _show_confidence(reading.name, confidence[reading.name])
         if args.dump:
             args.dump.mkdir(parents=True, exist_ok=True)
             for page in pages:
@@ -373,7 +592,8 @@ def main(argv: list[str] | None = None) -> int:
                         (args.dump / f"{page.path.stem}.{reading.name}.changes.tsv").write_text(
                             "".join(f"{c[0]}\t{c[1]}\t{c[2]}\t{c[3]}\n" for c in changes), encoding="utf-8")
         if args.json:
-            args.json.write_text(json.dumps({"rows": rows, "classes": classes}, indent=1, ensure_ascii=False))
+            figures = {"rows": rows, "classes": classes, "confidence": confidence}
+            args.json.write_text(json.dumps(figures, indent=1, ensure_ascii=False))
     return 0
 
 

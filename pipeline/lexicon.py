@@ -22,6 +22,7 @@ own word list in the language's spelling::
 from __future__ import annotations
 
 import gzip
+import itertools
 import logging
 import math
 import re
@@ -71,28 +72,36 @@ class LanguageModel:
 
     counts: dict[str, int]
     order: int = ORDER
-    _grams: dict[str, Counter[str]] = field(default_factory=dict, repr=False)
+    # n-gram (context + the letter that follows it) -> weighted count; context -> total, -> letters seen after it
+    _grams: dict[str, int] = field(default_factory=dict, repr=False)
     _types: dict[str, int] = field(default_factory=dict, repr=False)
     _totals: dict[str, int] = field(default_factory=dict, repr=False)
     _alphabet: int = 1
     alphabet: set[str] = field(default_factory=set)  # lower-case letters of the language (in 0.1 % of forms or more)
 
     def __post_init__(self) -> None:
-        letters: set[str] = set()
-        forms: Counter[str] = Counter()
+        forms = Counter(itertools.chain.from_iterable(map(set, self.counts)))  # letter -> forms holding it
+        by_weight: dict[int, list[str]] = {}
         for word, count in self.counts.items():
-            forms.update(set(word))
             weight = 1 + int(math.log(count + 1))  # common forms count more, without drowning the rest
-            padded = _BOUNDARY * (self.order - 1) + word + _BOUNDARY
-            letters.update(word)
-            for i in range(self.order - 1, len(padded)):
-                for n in range(self.order):
-                    context = padded[i - n:i]
-                    self._grams.setdefault(context, Counter())[padded[i]] += weight
-        for context, following in self._grams.items():
-            self._types[context] = len(following)
-            self._totals[context] = sum(following.values())
-        self._alphabet = len(letters) + 1
+            by_weight.setdefault(weight, []).append(_BOUNDARY * (self.order - 1) + word + _BOUNDARY)
+        windows: Counter[str] = Counter()
+        start = self.order - 1
+        for weight, padded in by_weight.items():
+            # the ``order`` letters ending at each position of each word (counted in C by Counter) ...
+            found = Counter(word[i - start:i + 1] for word in padded for i in range(start, len(word)))
+            windows.update(found if weight == 1 else {window: n * weight for window, n in found.items()})
+        grams: Counter[str] = Counter()
+        for window, n in windows.items():  # ... and the n-grams there, n = 1 .. order: the window's ends
+            for length in range(1, self.order + 1):
+                grams[window[-length:]] += n
+        totals: Counter[str] = Counter()
+        types: Counter[str] = Counter()
+        for gram, n in grams.items():
+            totals[gram[:-1]] += n
+            types[gram[:-1]] += 1
+        self._grams, self._totals, self._types = dict(grams), dict(totals), dict(types)
+        self._alphabet = len(forms) + 1
         self.alphabet = {c for c, n in forms.items() if c.isalpha() and n >= max(2, len(self.counts) // 1000)}
 
     def frequency(self, word: str) -> int:
@@ -108,12 +117,11 @@ class LanguageModel:
         prob = 1.0 / self._alphabet
         for n in range(0, len(context) + 1):
             ctx = context[len(context) - n:] if n else ""
-            following = self._grams.get(ctx)
-            if not following:
+            total = self._totals.get(ctx)
+            if not total:
                 continue
-            total, types = self._totals[ctx], self._types[ctx]
-            lam = total / (total + types)
-            prob = lam * following.get(char, 0) / total + (1 - lam) * prob
+            lam = total / (total + self._types[ctx])
+            prob = lam * self._grams.get(ctx + char, 0) / total + (1 - lam) * prob
         return prob
 
     def log_prob(self, word: str, *, starts: bool = True, ends: bool = True) -> float:
@@ -156,10 +164,26 @@ def model_for_language(tag: str) -> LanguageModel | None:
         return None
 
 
+def _script(letter: str) -> str:
+    """A letter's script, by its Unicode name's first word (``CYRILLIC``, ``LATIN``, ``GREEK`` ...)."""
+    return unicodedata.name(letter, "?").split(" ")[0]
+
+
 def build(text: str, *, min_count: int = 1) -> Counter[str]:
-    """Word-form counts of a plain text, in the lexicon's normal form."""
+    """Word-form counts of a plain text, in the lexicon's normal form.
+
+    Only forms written wholly in the text's main script are kept: a Latin
+    name in a Cyrillic text, or a word whose ``c`` or ``o`` is a Latin
+    look-alike (a typing slip in the corpus), would teach the language
+    letters it does not have.
+    """
     counts = Counter(words_of(text))
-    return Counter({w: n for w, n in counts.items() if n >= min_count and len(w) <= 40})
+    scripts: Counter[str] = Counter()
+    for word, n in counts.items():
+        scripts.update({_script(c): n * len(word) for c in word if c.isalpha()})
+    main = scripts.most_common(1)[0][0] if scripts else ""
+    return Counter({w: n for w, n in counts.items() if n >= min_count and len(w) <= 40
+                    and all(_script(c) == main for c in w if c.isalpha())})
 
 
 # Tesseract's aze_cyrl word list (tesstrain langdata) was made by spelling a

@@ -28,6 +28,11 @@ words are left alone but for two rules that need no guess at the letters:
 * a word the lexicon does not know while exactly one spelling with a
   diacritic put back is known (``сьом`` → ``сьӧм``, :func:`lost_marks`).
 
+Whatever the confidence, two typographic repairs: a dash between words
+read as ``--`` or glued to them (``пиыс--Степан``) becomes its own word,
+``—``, as print sets it (:func:`dash_parts`), and specks read as marks (a
+grave accent, a full stop after a line-end hyphen) are dropped.
+
 Nothing is done when the item's language has no model. Each change is
 recorded (word id, OCR reading, chosen reading) in the ``reread`` processing
 step.
@@ -82,6 +87,8 @@ WORN_LETTERS: dict[str, tuple[str, ...]] = {
     "ғ": ("г",),
     "ҹ": ("ч",),
     "һ": ("ћ", "h"),
+    # not a diacritic: the opening of a worn or filled-in с closes into the bar of an е
+    "с": ("е",),
 }
 # Letters of other Cyrillic alphabets the script model reads for a plain
 # letter (a descender, hook or tail that is a blot): in an item whose language
@@ -126,7 +133,7 @@ class Weights:
     # a second reading of the line (the picture as scanned, before dust removal took dots and accents
     # for dust) is preferred unless the first scores better by more than this
     second_margin: float = -1.0
-    beam: int = 24
+    beam: int = 128
 
 
 @dataclass(frozen=True)
@@ -384,6 +391,10 @@ def best_reading(reading: WordReading, lm: LanguageModel, weights: Weights, *, s
         score = ocr + weights.language * lm.log_prob(word, starts=starts, ends=ends)
         if ends and lm.known(word):
             score += weights.known + weights.common * math.log1p(lm.frequency(word))
+        elif ends and "-" in word.strip("-"):  # a compound (агитационно-массӧвӧй): its known parts, in part
+            parts = [part for part in word.split("-") if part]
+            score += sum(weights.known + weights.common * math.log1p(lm.frequency(part))
+                         for part in parts if lm.known(part)) / len(parts)
         return score + _case_penalty(word, weights)
 
     base = total(core, original)
@@ -461,6 +472,70 @@ def line_reader(image: np.ndarray, *, model: str, dpi: float, tessdata: Path, sc
     return ImageLines(image, model, dpi, tessdata, scale)
 
 
+# a dash Tesseract read as two (``--``, ``-—``) or an em dash glued to a word (``пиыс--Степан``)
+_DASH_RUN = re.compile(r"[-‐‑‒–—―]{2,}|(?<=[^\W\d_])—|—(?=[^\W\d_])|(?<=\w)—$|^—(?=\w)")
+# specks read as marks: a grave accent (no Cyrillic text uses one), a mark after a line-end hyphen (``аг-.``)
+_SPECKS = re.compile(r"^`+|`+$|(?<=[^\W\d_]-)[.,'`‘’]+$")
+
+
+def _dash_spans(text: str) -> list[tuple[int, int, str]]:
+    """The words and dashes of ``text`` (see :func:`dash_parts`): (start, end, text), a dash as ``—``."""
+    spans: list[tuple[int, int, str]] = []
+    position = 0
+    for match in _DASH_RUN.finditer(text):
+        if text[position:match.start()]:
+            spans.append((position, match.start(), text[position:match.start()]))
+        spans.append((match.start(), match.end(), "—"))
+        position = match.end()
+    if text[position:]:
+        spans.append((position, len(text), text[position:]))
+    return spans
+
+
+def dash_parts(text: str) -> list[str] | None:
+    """A word that holds a dash between words, cut into its words and ``—``; None if it holds none.
+
+    Cyrillic print sets the dash between words as an em dash with a space
+    on either side (``пиыс — Степан``); Tesseract often reads it as two
+    hyphens and joins it to its neighbours (``пиыс--Степан``,
+    ``соглашение-—``). A single hyphen (``ССР-са``, ``5-ӧд``, a line-end
+    ``аг-``) and a dash between figures (``5—6``) are left alone.
+    """
+    parts = [part for _, _, part in _dash_spans(text)]
+    return parts if len(parts) >= 2 else None
+
+
+def _split_word(word_el: etree._Element, spans: Sequence[tuple[int, int, str]],
+                confidences: Sequence[float] | None = None) -> None:
+    """Make the hOCR word ``word_el`` several words, one for each of ``spans`` (start, end, text: the
+    letters of the word's text each stands for), its box shared by those letters; each with its
+    confidence from ``confidences`` (else the word's)."""
+    box = _box(word_el.get("title")) or (0, 0, 0, 0)
+    title = word_el.get("title") or ""
+    total = max(1, spans[-1][1] - spans[0][0])
+    x0, y0, x1, y1 = box
+    left = x0
+    element = word_el
+    for index, (_start, end, part) in enumerate(spans):
+        right = x1 if index == len(spans) - 1 else x0 + round((x1 - x0) * (end - spans[0][0]) / total)
+        part_title = _BBOX.sub(f"bbox {left} {y0} {max(left, right)} {y1}", title)
+        if confidences is not None:
+            part_title = re.sub(r"x_wconf [\d.]+", f"x_wconf {round(confidences[index])}", part_title)
+        if index == 0:
+            word_el.text = part
+            word_el.set("title", part_title)
+        else:
+            new = etree.Element(word_el.tag, dict(word_el.attrib))
+            new.set("id", f"{word_el.get('id', 'word')}_{index + 1}")
+            new.set("title", part_title)
+            new.text = part
+            new.tail = element.tail
+            element.tail = " "
+            element.addnext(new)
+            element = new
+        left = right
+
+
 def _pairs(words: Sequence[tuple[int, int, int, int]], others: Sequence[WordReading]) -> dict[int, WordReading]:
     """Word i of a line and the one word of a second reading that covers it, and only it."""
     def overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -474,6 +549,13 @@ def _pairs(words: Sequence[tuple[int, int, int, int]], others: Sequence[WordRead
         for j in found:
             used[j] = used.get(j, 0) + 1
     return {i: others[found[0]] for i, found in matches.items() if len(found) == 1 and used[found[0]] == 1}
+
+
+def _line_metrics(line: etree._Element, image: np.ndarray | None) -> tuple[float, float] | None:
+    """:func:`x_line` of an hOCR line."""
+    words = [el for el in line.iter() if el.get("class") == "ocrx_word"]
+    return x_line([("".join(el.itertext()).strip(), _box(el.get("title")) or (0, 0, 0, 0),
+                    word_confidence(el.get("title"))) for el in words], _baseline(line.get("title")), image)
 
 
 def rescore_page(page_div: str, readings: Sequence[WordReading], lm: LanguageModel, *,
@@ -499,16 +581,21 @@ def rescore_page(page_div: str, readings: Sequence[WordReading], lm: LanguageMod
     checked = 0
     lines_read = 0
     continued = False  # the line before ended with a hyphen: this line's first word goes on a word
-    for line in root.iter():
-        if line.get("class") not in ("ocr_line", "ocr_textfloat", "ocr_header", "ocr_caption"):
-            continue
+    lines = [el for el in root.iter() if el.get("class") in ("ocr_line", "ocr_textfloat", "ocr_header",
+                                                              "ocr_caption")]
+    metrics = [_line_metrics(line, image) for line in lines]
+    heights = [m[1] for m in metrics if m is not None]
+    for line, line_metrics in zip(lines, metrics, strict=True):
         words = [el for el in line.iter() if el.get("class") == "ocrx_word"]
         seconds: dict[int, WordReading] = {}
         confidences = [word_confidence(el.get("title")) for el in words]
         boxes = [_box(el.get("title")) or (0, 0, 0, 0) for el in words]
-        texts = ["".join(el.itertext()).strip() for el in words]
-        line_metrics = x_line(list(zip(texts, boxes, confidences, strict=True)), _baseline(line.get("title")),
-                              image)
+        baseline = _baseline(line.get("title"))
+        if line_metrics is None and baseline is not None and len(heights) >= 3:
+            # a line with no word in small letters to measure (``1939 во``): the page's x-height above
+            # its baseline, as the type of a page is mostly of one size
+            height = float(np.median(heights))
+            line_metrics = (baseline - height, height)
         if second is not None and words and min((c if c is not None else 0.0) for c in confidences) < line_below:
             line_box = _box(line.get("title"))
             if line_box is not None:
@@ -571,9 +658,49 @@ def rescore_page(page_div: str, readings: Sequence[WordReading], lm: LanguageMod
                 changes.append(Change(word_el.get("id", ""), text, chosen, confidence))
         last = "".join(words[-1].itertext()).strip() if words else ""
         continued = last.endswith("-")
+    changes = _dashes(root, changes, lm.alphabet, by_box)
     if not changes:
         return Rescored(page_div, (), checked, lines_read)
     return Rescored(etree.tostring(root, encoding="unicode") + "\n", tuple(changes), checked, lines_read)
+
+
+def _dashes(root: etree._Element, changes: list[Change], alphabet: set[str],
+            by_box: dict[tuple[int, int, int, int], WordReading]) -> list[Change]:
+    """The page's words that hold a dash between words (:func:`dash_parts`) made several words, each
+    with the mean confidence of its letters where Tesseract's letters still line up with it (a dash
+    read as ``--`` draws the whole word's confidence down), and specks read as marks dropped;
+    ``changes`` with each such word's change (its earlier change, if rescored, then ends in the parts)."""
+    by_id = {change.word_id: i for i, change in enumerate(changes)}
+    for word_el in [el for el in root.iter() if el.get("class") == "ocrx_word" and len(el) == 0]:
+        text = (word_el.text or "").strip()
+        cleaned = _SPECKS.sub("", text) if text and _in_alphabet(text, alphabet) else text
+        if cleaned != text and cleaned.strip("-"):
+            word_id = word_el.get("id", "")
+            word_el.text = (word_el.text or "").replace(text, cleaned)
+            if word_id in by_id:
+                earlier = changes[by_id[word_id]]
+                changes[by_id[word_id]] = Change(word_id, earlier.ocr, cleaned, earlier.confidence)
+            else:
+                by_id[word_id] = len(changes)
+                changes.append(Change(word_id, text, cleaned, word_confidence(word_el.get("title"))))
+            text = cleaned
+        parts = dash_parts(text) if text and _in_alphabet(text, alphabet) else None
+        if parts is None:
+            continue
+        word_id = word_el.get("id", "")
+        reading = by_box.get(_box(word_el.get("title")) or (0, 0, 0, 0))
+        spans = _dash_spans(text)
+        confidences = None
+        if reading is not None and len(reading.letters) == len(text) and all(reading.letters):
+            confidences = [sum(reading.letters[i][0][1] for i in range(start, end)) / (end - start)
+                           for start, end, _ in spans]
+        _split_word(word_el, spans, confidences)
+        if word_id in by_id:
+            earlier = changes[by_id[word_id]]
+            changes[by_id[word_id]] = Change(word_id, earlier.ocr, " ".join(parts), earlier.confidence)
+        else:
+            changes.append(Change(word_id, text, " ".join(parts), word_confidence(word_el.get("title"))))
+    return changes
 
 
 # -- a page ------------------------------------------------------------------------

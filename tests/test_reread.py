@@ -309,3 +309,92 @@ def test_an_azerbaijani_page_is_rescored_with_the_azerbaijani_list(tmp_path):
     step = next(s for s in result.steps if s.name == "reread")
     assert step.settings["language"] == "az"
     assert result.word_count >= 2
+
+
+# -- issue 17, second round: dashes, specks, a line with nothing to measure, the word list -----------
+
+def _lines_page(lines: list[list[tuple[str, int, tuple[int, int, int, int]]]]) -> str:
+    """A page of several lines (baseline 10 px above each line box's bottom)."""
+    body = ""
+    n = 0
+    for k, words in enumerate(lines, 1):
+        spans = ""
+        for text, conf, b in words:
+            n += 1
+            spans += (f"<span class='ocrx_word' id='word_1_{n}' title='bbox {b[0]} {b[1]} {b[2]} {b[3]}; "
+                      f"x_wconf {conf}'>{text}</span> ")
+        top, bottom = min(b[1] for _, _, b in words), max(b[3] for _, _, b in words) + 10
+        body += (f"<span class='ocr_line' id='line_1_{k}' title='bbox 0 {top} 2000 {bottom}; baseline 0 -10'>"
+                 f"{spans}</span>")
+    return ("<div class='ocr_page' id='page_1' title='bbox 0 0 2000 1000'><div class='ocr_carea' id='block_1_1' "
+            f"title='bbox 0 0 2000 1000'><p class='ocr_par' id='par_1_1' title='bbox 0 0 2000 1000'>{body}"
+            "</p></div></div>\n")
+
+
+def test_a_dash_read_as_two_hyphens_becomes_a_spaced_em_dash():
+    assert reread.dash_parts("пиыс--Степан") == ["пиыс", "—", "Степан"]
+    assert reread.dash_parts("соглашение-—") == ["соглашение", "—"]
+    assert reread.dash_parts("зательство—сетны") == ["зательство", "—", "сетны"]
+    for kept in ("ССР-са", "5-ӧд", "аг-", "5—6", "вылӧ"):
+        assert reread.dash_parts(kept) is None
+
+
+def test_a_dash_word_is_split_in_the_hocr_with_boxes_and_confidences_of_its_own(kv):
+    # Tesseract's letters: the two hyphens at 30 %, the letters at 95 % -> word confidence 50
+    text = "пиыс--Степан"
+    letters = tuple(((c, 30.0 if c == "-" else 95.0),) for c in text)
+    words = [("ым", 90, (0, 20, 60, 50)), (text, 50, (100, 8, 220, 50))]  # С stands a capital's height
+    readings = [_reading("ым", 90, (0, 20, 60, 50)), WordReading(text, 50, (100, 8, 220, 50), letters)]
+    result = reread.rescore_page(_boxed_page(words), readings, kv, below_confidence=93)
+    page = parse_hocr(result.page_div)
+    assert [w.text for w in page.words] == ["ым", "пиыс", "—", "Степан"]
+    assert [w.bbox for w in page.words][1:] == [(100, 8, 140, 50), (140, 8, 160, 50), (160, 8, 220, 50)]
+    assert [w.confidence for w in page.words][1:] == [95, 30, 95]  # the dash no longer drags the words down
+    assert [(c.ocr, c.text) for c in result.changes] == [(text, "пиыс — Степан")]
+
+
+def test_specks_read_as_marks_at_a_line_end_hyphen_or_as_a_grave_accent_go(kv):
+    words = [("ым", 90, (0, 20, 60, 50)), ("`донъ-", 75, (100, 20, 200, 50))]
+    result = reread.rescore_page(_boxed_page(words), [_reading(t, c, b) for t, c, b in words], kv,
+                                 below_confidence=93)
+    assert [w.text for w in parse_hocr(result.page_div).words] == ["ым", "донъ-"]
+    words = [("ым", 90, (0, 20, 60, 50)), ("аг-.", 91, (100, 20, 200, 50))]
+    result = reread.rescore_page(_boxed_page(words), [_reading(t, c, b) for t, c, b in words], kv,
+                                 below_confidence=93)
+    assert [w.text for w in parse_hocr(result.page_div).words] == ["ым", "аг-"]
+
+
+def test_a_line_without_small_letters_to_measure_takes_the_pages_x_height(kv):
+    # three lines with x-height words (x-line 30 px above the baseline), then "1939 Во" whose В stands
+    # no taller than those small letters
+    lines = [[("ым", 90, (0, 100 * k + 20, 60, 100 * k + 50)), ("вылӧ", 95, (100, 100 * k + 8, 200, 100 * k + 50))]
+             for k in range(3)]
+    lines.append([("1939", 95, (0, 308, 80, 350)), ("Во", 95, (100, 320, 160, 350))])
+    readings = [_reading(t, c, b) for line in lines for t, c, b in line]
+    result = reread.rescore_page(_lines_page(lines), readings, kv, below_confidence=93)
+    assert [w.text for w in parse_hocr(result.page_div).words][-2:] == ["1939", "во"]
+    # a capital's height (top 12 px above the x-line) stays
+    lines[-1][1] = ("Во", 95, (100, 308, 160, 350))
+    readings = [_reading(t, c, b) for line in lines for t, c, b in line]
+    result = reread.rescore_page(_lines_page(lines), readings, kv, below_confidence=93)
+    assert [w.text for w in parse_hocr(result.page_div).words][-1] == "Во"
+
+
+def test_a_known_part_of_a_compound_counts(kv):
+    # "массӧвӧй" is known, "агитационно" is not: the compound still leans to the known spelling
+    word = "агитационно-массовой"
+    alternatives = {word.index("ово") + i: (("ӧ", 60.0),) for i in (0, 2)}
+    chosen = reread.choose(_reading(word, 60, alternatives=alternatives), kv, reread.Weights())
+    assert chosen == "агитационно-массӧвӧй"
+
+
+def test_the_word_list_keeps_the_texts_main_script_only_and_the_model_is_a_distribution():
+    from digitize.pipeline.lexicon import build
+
+    counts = build("Сійӧ вылӧ мунӧ. Windows да cьӧд вылӧ")  # a Latin word, and a Latin c inside a Komi word
+    assert counts == {"сійӧ": 1, "вылӧ": 2, "мунӧ": 1, "да": 1}
+    lm = LanguageModel(dict(counts))
+    letters = sorted({c for w in counts for c in w})
+    for context in ("", "вы", "\x02\x02\x02\x02"):
+        total = sum(lm._prob(context, c) for c in [*letters, "\x02"])
+        assert 0.97 < total <= 1.0 + 1e-9  # the rest goes to letters never seen (1 / alphabet)
