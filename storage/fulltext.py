@@ -43,6 +43,8 @@ from sqlalchemy import (
     TextClause,
     TextualSelect,
     bindparam,
+    func,
+    literal_column,
     text,
 )
 from sqlalchemy.exc import SQLAlchemyError
@@ -293,11 +295,15 @@ def index_scans(conn: Connection) -> None:
     rows at 44,000 items, against a few ms through the index (EXPLAIN
     ANALYZE, bench/search_latency.py). For the rest of the search's
     transaction (``set_config(..., true)`` is ``SET LOCAL``): the search's
-    other questions are by index anyway.
+    other questions are by index anyway. JIT compilation off too: a
+    search's statement is over in milliseconds, and compiling it (which the
+    planner chooses by the estimated cost of every match, not of the rows a
+    search reads) would take longer.
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text(
-            "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)"
+            "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true), "
+            "set_config('jit', 'off', true)"
         ))
 
 
@@ -330,6 +336,11 @@ class FullTextQuery:
       ``phrases``: the phrases' condition on the rows of ``matched``.
     - ``fts5_query`` (SQLite): the FTS5 query of ``matches``, for the
       catalog's own statement over ``fulltext_items``.
+    - ``meta_where``, ``meta_score`` (PostgreSQL): the condition on
+      ``items`` "its metadata holds every term" (the GIN index of
+      ``fulltext_meta`` answers it) and the rank of such an item (lower is
+      better), for the catalog's one statement that reads, ranks and counts
+      the matches in the database.
     """
 
     matches: TextualSelect
@@ -340,10 +351,16 @@ class FullTextQuery:
     words: ColumnElement[bool] | None
     phrases: ColumnElement[bool] | None
     fts5_query: str | None
+    meta_where: ColumnElement[bool] | None = None
+    meta_score: ColumnElement[float] | None = None
 
 
-def prepare(dialect: str, terms: Sequence[tuple[Term, Field]]) -> FullTextQuery:
-    """The index's questions for ``terms`` (each in any field, or in its field only)."""
+def prepare(dialect: str, terms: Sequence[tuple[Term, Field]], tag: str = "") -> FullTextQuery:
+    """The index's questions for ``terms`` (each in any field, or in its field only).
+
+    ``tag`` (PostgreSQL) ends the names of the questions' parameters, so two
+    preparations (the words as typed and as prefixes) can be parts of one statement.
+    """
     if dialect == "sqlite":
         everywhere = " AND ".join(_fts5(term, field, meta_only=False) for term, field in terms)
         meta = " AND ".join(_fts5(term, field, meta_only=False) for term, field in terms)
@@ -372,25 +389,25 @@ def prepare(dialect: str, terms: Sequence[tuple[Term, Field]]) -> FullTextQuery:
     where = []
     params: list[BindParameter[Any]] = []
     if anywhere:
-        where.append("items.fulltext_vector @@ to_tsquery('fulltext_plain', :fulltext_any)")
-        params.append(bindparam("fulltext_any", anywhere))
+        where.append(f"items.fulltext_vector @@ to_tsquery('fulltext_plain', :fulltext_any{tag})")
+        params.append(bindparam("fulltext_any" + tag, anywhere))
     if fields:
-        where.append("items.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_fields)")
-        params.append(bindparam("fulltext_fields", fields))
+        where.append(f"items.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_fields{tag})")
+        params.append(bindparam("fulltext_fields" + tag, fields))
     checks = []
     phrase_params: list[BindParameter[Any]] = []
     for n, (term, field) in enumerate(terms):
         if term.is_phrase and field == "any":
             checks.append(
-                f"(matched.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_phrase_{n}) "
+                f"(matched.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_phrase_{n}{tag}) "
                 # strpos first: it rules out most texts at memchr speed, the pattern checks word bounds
-                f"OR (strpos(matched.text_search, :fulltext_words_{n}) > 0 "
-                f"AND matched.text_search ~ :fulltext_pattern_{n}))"
+                f"OR (strpos(matched.text_search, :fulltext_words_{n}{tag}) > 0 "
+                f"AND matched.text_search ~ :fulltext_pattern_{n}{tag}))"
             )
             phrase_params += [
-                bindparam(f"fulltext_phrase_{n}", _tsquery(term, field)),
-                bindparam(f"fulltext_words_{n}", term.word),
-                bindparam(f"fulltext_pattern_{n}", r"(^|\s)" + term.word + r"(\s|$)"),
+                bindparam(f"fulltext_phrase_{n}{tag}", _tsquery(term, field)),
+                bindparam(f"fulltext_words_{n}{tag}", term.word),
+                bindparam(f"fulltext_pattern_{n}{tag}", r"(^|\s)" + term.word + r"(\s|$)"),
             ]
     words = text("(" + " AND ".join(where) + ")").bindparams(*params)
     matches = text("SELECT items.id AS id FROM items WHERE " + " AND ".join(where)).bindparams(
@@ -405,15 +422,24 @@ def prepare(dialect: str, terms: Sequence[tuple[Term, Field]]) -> FullTextQuery:
             f"SELECT count(*) FROM (SELECT 1 FROM items WHERE {' AND '.join(where)} LIMIT {PHRASE_SCAN + 1}) AS s"
         ).bindparams(*params)
     meta_query = text(
-        "SELECT items.id AS id, -ts_rank(items.fulltext_meta, to_tsquery('fulltext_plain', :fulltext_every)) AS score "
-        "FROM items WHERE items.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_every) "
+        "SELECT items.id AS id, "
+        f"-ts_rank(items.fulltext_meta, to_tsquery('fulltext_plain', :fulltext_every{tag})) AS score "
+        f"FROM items WHERE items.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_every{tag}) "
         "ORDER BY score LIMIT :fulltext_limit"
-    ).bindparams(fulltext_every=every).columns(id=Integer, score=Float)
-    in_meta = text("(matched.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_meta_all))").bindparams(
-        fulltext_meta_all=every
+    ).bindparams(**{"fulltext_every" + tag: every}).columns(id=Integer, score=Float)
+    in_meta = text(f"(matched.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_meta_all{tag}))").bindparams(
+        **{"fulltext_meta_all" + tag: every}
+    )
+    meta_where = text(f"(items.fulltext_meta @@ to_tsquery('fulltext_plain', :fulltext_meta_where{tag}))").bindparams(
+        **{"fulltext_meta_where" + tag: every}
+    )
+    meta_score = -func.ts_rank(
+        literal_column("items.fulltext_meta"),
+        func.to_tsquery(literal_column("'fulltext_plain'::regconfig"), bindparam("fulltext_meta_rank" + tag, every)),
+        type_=Float,
     )
     return FullTextQuery(matches, meta_query, _condition(in_meta), None, bounded, _condition(words),
-                         None if phrases is None else _condition(phrases), None)
+                         None if phrases is None else _condition(phrases), None, _condition(meta_where), meta_score)
 
 
 def _condition(clause: Any) -> ColumnElement[bool]:

@@ -8,7 +8,6 @@ made one), and queries are folded the same way, so ``Азәрбајҹан`` and
 
 from __future__ import annotations
 
-import bisect
 import html
 import re
 import unicodedata
@@ -105,7 +104,6 @@ _PLAIN_FOLD = str.maketrans({"ə": "e", "ı": "i", "ß": "ss", "ø": "o", "đ": 
 # parser both keep whole once the text is plain); everything else separates words.
 _WORD = re.compile(r"[^\W_]+")
 _SPACES = re.compile(r"\s+")
-_NOT_SPACE = re.compile(r"\S+")
 # Pages are separated by this in an item's index text (both engines treat it as a space).
 PAGE_SEPARATOR = "\f"
 # Longest word kept in the index and in queries (PostgreSQL refuses lexemes over 2 KB; no word is this long).
@@ -265,9 +263,13 @@ def page_hits(index: str, terms: Sequence[Term]) -> tuple[list[int], list[int]]:
     some: list[int] = []
     if not terms:
         return every, some
-    patterns = [term.pattern() for term in terms]
+    # The index's form is words joined by single spaces: a term is " word " in the page with a space
+    # before and after it (" word" for a prefix), which ``in`` finds at memchr speed (``term.pattern()``
+    # says the same but scans each page in the regex engine: ~30 µs a page, 6 ms for the 20 items shown).
+    needles = [" " + term.word + ("" if term.prefix else " ") for term in terms]
     for position, page in enumerate(index.split(PAGE_SEPARATOR)):
-        found = sum(1 for pattern in patterns if pattern.search(page))
+        padded = " " + page + " "
+        found = sum(1 for needle in needles if needle in padded)
         if found == len(terms):
             every.append(position)
         elif found:
@@ -334,12 +336,18 @@ def make_snippet(
         # The index's page is the page's words made plain, in order (then the Latin text's extra words):
         # its n-th word is nearly always the n-th word of ``text``. Each hit found so is checked on the
         # word itself (made plain alone, cached); a page where they disagree is read word by word.
-        starts = [m.start() for m in _NOT_SPACE.finditer(index_page)]
+        # The index's page is words joined by single spaces (see ``page_hits``): a hit's word number is the
+        # count of spaces before it, found with ``str`` methods instead of a list of every word's start.
+        padded = " " + index_page + " "
         found: set[int] = set()
         for term in terms:
-            for m in term.pattern().finditer(index_page):
-                first = bisect.bisect_left(starts, m.end() - len(term.word))
+            needle = " " + term.word + ("" if term.prefix else " ")
+            at = padded.find(needle)
+            while at >= 0:
+                first = padded.count(" ", 0, at + 1) - 1
                 found.update(range(first, first + len(term.words)))
+                # on after the word (not into it), as the pattern's matches do not overlap
+                at = padded.find(needle, at + 1 + len(term.word))
         hits = sorted(i for i in found if i < len(spans))
         if not all(any(t.matches(w) for t in terms for w in _plain_word(text[slice(*spans[i])])) for i in hits):
             hits = []

@@ -282,6 +282,25 @@ def test_quoted_phrase_and_quoted_word(catalog, tmp_path):
     assert catalog.matching_pages("in-order", '"seki xani"') == [1]
 
 
+def test_phrase_looked_for_in_the_first_items_only_says_at_least(catalog, tmp_path, monkeypatch):
+    """PostgreSQL looks for a phrase in the text of the first ``PHRASE_SCAN`` items holding its words (its GIN
+    index has no word positions): more of them, and the answer is "at least"; SQLite's FTS5 reads them all."""
+    import digitize.storage.fulltext as fulltext_module
+
+    for n in range(4):
+        _register(catalog, tmp_path, f"p{n}", f"Kitab {n}", ["Şəki xanı sarayı."], script="Latn")
+    _register(catalog, tmp_path, "apart", "Başqa", ["Xanı gördük, sonra Şəki."], script="Latn")
+    assert _ids(catalog.search(text='"seki xani"', limit=1)) and catalog.search(text='"seki xani"').total == 4
+    monkeypatch.setattr(fulltext_module, "PHRASE_SCAN", 2)
+    result = catalog.search(SearchQuery(text='"seki xani" sarayi', facets=True))
+    if catalog.engine.dialect.name == "postgresql":
+        assert not result.total_exact and 1 <= result.total <= 2
+    else:
+        assert result.total_exact and result.total == 4
+    assert sum(f.count for f in result.facets["kind"]) == result.total
+    assert "apart" not in _ids(result)
+
+
 def test_more_matches_than_a_search_counts_say_more_than(catalog, tmp_path, monkeypatch):
     import digitize.storage.catalog as catalog_module
 
