@@ -11,6 +11,13 @@ Four parts, each bounded and on loopback only:
   page tasks run), then until the server has recorded every task run:
   task runs per second seen by the flow and recorded by the server, CPU
   seconds per task run of the flow process and of the server;
+* ``page-tasks``: Prefect's own cost of a page: ``--tasks`` runs of the
+  real page task of a run (``flows.tasks.pooled_page_task``, with a real
+  page job and the settings, through ``flows.rounds``' window of threads)
+  whose pool answers at once with a finished page: CPU seconds per page
+  task of the flow process and of the server (its idle CPU subtracted),
+  once the server has recorded them all (issue 18: "a task per group of
+  pages?");
 * ``catalog``: registrations per second of items of ``--catalog-pages``
   pages of prose (the page texts are what the catalog indexes), one writer
   and ``--writers`` writers at once, SQLite and PostgreSQL (a throw-away
@@ -20,6 +27,7 @@ Four parts, each bounded and on loopback only:
 
     .venv/bin/python -m bench.capacity                       # all four
     .venv/bin/python -m bench.capacity --parts prefect catalog --tasks 400
+    .venv/bin/python -m bench.capacity --parts page-tasks --tasks 200
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ import psutil
 
 from bench.ocr_vs_ocrmypdf import make_pages
 
-PARTS = ("pages", "prefect", "catalog", "store")
+PARTS = ("pages", "prefect", "page-tasks", "catalog", "store")
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -183,6 +191,83 @@ def part_prefect(tmp: Path, tasks: int, concurrency: int) -> dict[str, Any]:
         "server_cpu_per_task_run": server_cpu / tasks,
         "server_idle_cpu_share": idle,
     }
+
+
+def part_page_tasks(tmp: Path, tasks: int) -> dict[str, Any]:
+    """Prefect's CPU per page task (flow process and server), the page itself taking no time."""
+    from digitize.flows.local_server import server_folder
+
+    item = tmp / "tasks-src" / "batch" / "book"
+    item.mkdir(parents=True)
+    (item / "item.toml").write_text('title = "Bench"\nlanguage = "az"\nscript = "Cyrl"\nocr_model = "Cyrillic"\n')
+    make_pages(item, 1)
+    with prefect_server(server_folder(tmp / "tasks-home")) as (api_url, server):
+        script = tmp / "page_tasks.py"
+        script.write_text(_PAGE_TASKS_SCRIPT)
+        env = dict(os.environ, PREFECT_API_URL=api_url, PREFECT_LOGGING_LEVEL="WARNING", DIGITIZE_WORKERS="2",
+                   DIGITIZE_WORK_DIR=str(tmp / "tasks-work"), DO_NOT_TRACK="1",
+                   PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        idle_before = _cpu(server)
+        time.sleep(5.0)
+        idle = (_cpu(server) - idle_before) / 5.0
+        server_before, started = _cpu(server), time.perf_counter()
+        out = subprocess.run([sys.executable, str(script), str(item.parent), str(tasks)], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+        previous = _cpu(server)
+        while True:  # until the server has recorded everything: its CPU back to idle
+            time.sleep(1.0)
+            now = _cpu(server)
+            if now - previous < max(0.05, 2 * idle):
+                break
+            previous = now
+        server_cpu = now - server_before - idle * (time.perf_counter() - started)
+    return {
+        "tasks": tasks, "window": result["window"],
+        "flow_cpu_per_page_task": result["cpu"] / tasks,
+        "server_cpu_per_page_task": server_cpu / tasks,
+        "server_idle_cpu_share": idle,
+    }
+
+
+_PAGE_TASKS_SCRIPT = '''
+import dataclasses, json, sys, time
+from pathlib import Path
+from prefect import flow
+from digitize.assembly.item import plan_pages
+from digitize.flows.rounds import _in_window
+from digitize.flows.runners import thread_runner
+from digitize.flows.tasks import pooled_page_task
+from digitize.pipeline.page import process_page
+from digitize.scanners.batch import read_batch
+from digitize.settings import load_settings
+
+batch_dir, tasks = Path(sys.argv[1]), int(sys.argv[2])
+settings = load_settings(None)
+job = plan_pages(read_batch(batch_dir, settings.image.max_image_pixels).items[0], settings)[0]
+result = process_page(job, settings)
+jobs = [dataclasses.replace(job, seq=n + 1) for n in range(tasks)]
+window = max(8, 4 * settings.workers)  # as flows.rounds
+
+
+class AnsweringPool:
+    """A page pool whose pages are done at once: what is left is Prefect's cost."""
+
+    def run(self, job, settings):
+        return result
+
+
+@flow(name="capacity-page-tasks")
+def page_tasks() -> dict:
+    cpu = time.process_time()
+    with thread_runner(window) as runner:
+        done = sum(1 for entry in _in_window(runner, pooled_page_task, jobs, settings, window=window,
+                                             extra={"pool": AnsweringPool()}) if entry)
+    assert done == tasks, done
+    return {"cpu": time.process_time() - cpu, "window": window}
+
+print(json.dumps(page_tasks()))
+'''
 
 
 # Run in its own process so that its CPU time is the flow's alone.
@@ -365,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
         if "prefect" in args.parts:
             results["prefect"] = part_prefect(tmp, args.tasks, args.concurrency)
             print("prefect:", json.dumps(results["prefect"], indent=1), flush=True)
+        if "page-tasks" in args.parts:
+            results["page_tasks"] = part_page_tasks(tmp, args.tasks)
+            print("page tasks:", json.dumps(results["page_tasks"], indent=1), flush=True)
         if "catalog" in args.parts:
             results["catalog"] = part_catalog(tmp, args.catalog_items, args.catalog_pages, args.writers,
                                               args.postgres_url)

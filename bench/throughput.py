@@ -6,20 +6,25 @@ pages, one item each. Each timing is the whole command from a cold start
 (a new process, new work, output, store and catalog folders):
 
 * ``digitize run`` with the persistent Prefect server running (``digitize
-  server start`` once before, as staff would have it: warm server, cold
-  command), and without it (a temporary server for the run);
+  server start`` once before, or a run before: warm server, cold command:
+  ``persistent``); with none running, so that the run starts it and leaves
+  it running (``runs.start_server``, the default: the first run of a day,
+  ``on-demand``; the server is stopped after each); and with a temporary
+  server for the run (``runs.start_server = false``: ``temporary``);
 * OCRmyPDF ``--deskew --rotate-pages -l Cyrillic --jobs 2`` over one PDF of
   the same pages (the peer).
 
-Three repetitions, the order of the three commands rotated each time; the
-median is reported. Also: the time from the command to the first page in
-OCR (the page's ``.started`` mark plus its load and image-stage seconds),
-and the per-page cost against Tesseract alone in steady state, interleaved
-page by page in one process (the page function, then Tesseract alone on
-the raw scan with the same model, one thread each).
+Three repetitions, the order of the commands rotated each time; every
+repetition is printed in a table (with the machine's load), then the
+medians. Also: the time from the command to the first page in OCR (the
+page's ``.started`` mark plus its load and image-stage seconds), and the
+per-page cost against Tesseract alone in steady state, interleaved page by
+page in one process (the page function, then Tesseract alone on the raw
+scan with the same model, one thread each).
 
     .venv/bin/python -m bench.throughput                  # 3, 9, 27 pages, 3 repetitions
     .venv/bin/python -m bench.throughput --sizes 3 9 --repeat 1
+    .venv/bin/python -m bench.throughput --sizes 3 27 --servers persistent   # warm server only, vs OCRmyPDF
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import img2pdf
 from bench.ocr_vs_ocrmypdf import make_pages
 
 MODEL = "Cyrillic"
+SERVERS = ("persistent", "temporary", "on-demand")
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Timing:
 
     seconds: float
     first_ocr: float | None = None
+    load: float = 0.0  # the machine's 1-minute load average as the command ended
 
 
 @dataclass
@@ -81,12 +88,13 @@ def make_batch(root: Path, pages: int) -> tuple[Path, Path]:
     return item.parent, pdf
 
 
-def _env(home: Path, workers: int) -> dict[str, str]:
+def _env(home: Path, workers: int, start_server: bool = True) -> dict[str, str]:
     env = dict(os.environ)
     for key in [k for k in env if k.startswith("DIGITIZE_") or k == "PREFECT_API_URL"]:
         env.pop(key)
     env.update(
         DIGITIZE_HOME=str(home), DIGITIZE_WORKERS=str(workers), OMP_THREAD_LIMIT="1",
+        DIGITIZE_RUNS__START_SERVER="true" if start_server else "false",
         PREFECT_HOME=str(home / "prefect-client"), DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
     )
     return env
@@ -105,10 +113,11 @@ def _first_ocr(work: Path, start_wall: float) -> float | None:
     return min(firsts) if firsts else None
 
 
-def run_ours(batch: Path, home: Path, workers: int) -> Timing:
+def run_ours(batch: Path, home: Path, workers: int, start_server: bool = True) -> Timing:
     digitize = Path(sys.executable).with_name("digitize")
     start_wall, start = time.time(), time.perf_counter()
-    done = subprocess.run([str(digitize), "run", str(batch)], env=_env(home, workers), capture_output=True)
+    done = subprocess.run([str(digitize), "run", str(batch)], env=_env(home, workers, start_server),
+                          capture_output=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"digitize run failed ({done.returncode}):\n{done.stderr.decode()[-3000:]}")
@@ -164,12 +173,30 @@ def per_page_vs_tesseract(item: Path, tmp: Path, pages: int) -> tuple[float, flo
     return statistics.median(ours), statistics.median(alone), len(ours)
 
 
+def _per_rep_table(figures: Figures, args: argparse.Namespace) -> None:
+    """Every repetition: our command against OCRmyPDF's of the same repetition, with the load as each ended."""
+    print("\nper repetition (s for the whole command; ratio = OCRmyPDF's time / ours, > 1: we are faster)")
+    header = ("rep", "pages", "server", "digitize s", "OCRmyPDF s", "ratio", "first page in OCR", "load")
+    print(" | ".join(header))
+    print(" | ".join("---" for _ in header))
+    for n in args.sizes:
+        theirs = figures.runs[f"ocrmypdf|{n}"]
+        for kind in args.servers:
+            for rep, (ours, peer) in enumerate(zip(figures.runs[f"digitize ({kind} server)|{n}"], theirs, strict=True)):
+                first = f"{ours.first_ocr:.1f} s" if ours.first_ocr is not None else "-"
+                print(f"{rep + 1} | {n} | {kind} | {ours.seconds:.1f} | {peer.seconds:.1f} | "
+                      f"{peer.seconds / ours.seconds:.2f}x | {first} | {ours.load:.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[3, 9, 27])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--interleaved-pages", type=int, default=9, help="pages for the Tesseract-alone comparison")
+    parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS),
+                        help="which runs of ours: with the persistent server running, and/or a temporary one")
+    parser.add_argument("--no-interleaved", action="store_true", help="skip the per-page Tesseract-alone comparison")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
@@ -186,43 +213,50 @@ def main(argv: list[str] | None = None) -> int:
         server_start = time.perf_counter() - started
         stack.callback(stop_server, folder)
         batches = {n: make_batch(tmp / f"src-{n}", n) for n in args.sizes}
-        commands = ("ocrmypdf", "digitize (persistent server)", "digitize (temporary server)")
+        commands = ("ocrmypdf", *(f"digitize ({kind} server)" for kind in args.servers))
         for rep in range(args.repeat):
-            order = commands[rep % 3:] + commands[:rep % 3]
+            order = commands[rep % len(commands):] + commands[:rep % len(commands)]
             for n, (batch, pdf) in batches.items():
                 for command in order:
                     if command == "ocrmypdf":
                         timing = run_ocrmypdf(pdf, tmp / f"ocrmypdf-{n}-{rep}.pdf", args.workers)
                     else:
                         persistent = "persistent" in command
-                        home = tmp / f"home-{n}-{rep}-{'p' if persistent else 't'}"
+                        home = tmp / f"home-{n}-{rep}-{command.split('(')[1].split()[0]}"
                         if persistent:  # the data folder with the running server; its run data emptied
                             for part in ("work", "output", "store", "catalog.sqlite3"):
                                 target = warm_home / part
                                 shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(
                                     missing_ok=True)
                             home = warm_home
-                        timing = run_ours(batch, home, args.workers)
+                        timing = run_ours(batch, home, args.workers, start_server="temporary" not in command)
+                        if "on-demand" in command:  # the run started the server (the first run of a day): stop it
+                            stop_server(server_folder(home))
+                    timing.load = os.getloadavg()[0]
                     figures.add(f"{command}|{n}", timing)
                     print(f"rep {rep + 1} {n:>3} pages {command:30} {timing.seconds:6.1f} s"
                           + (f"  first page in OCR {timing.first_ocr:.1f} s" if timing.first_ocr is not None else ""),
                           flush=True)
-        ours_page, alone_page, counted = per_page_vs_tesseract(
-            batches[max(args.sizes)][0] / "book", tmp, args.interleaved_pages
-        )
+        ours_page = alone_page = counted = 0
+        if not args.no_interleaved:
+            ours_page, alone_page, counted = per_page_vs_tesseract(
+                batches[max(args.sizes)][0] / "book", tmp, args.interleaved_pages
+            )
     load_after = os.getloadavg()[0]
 
     print(f"\nGenerated A5 pages at 300 dpi, model {MODEL}, {args.workers} workers, whole command, cold; median of "
           f"{args.repeat}; {os.cpu_count()} CPUs, load average {load_before:.1f} before, {load_after:.1f} after "
           "(a shared machine: absolute times are noisy, ratios are from the same run)")
     print(f"persistent server started once before the runs in {server_start:.1f} s (not counted)")
+    _per_rep_table(figures, args)
+    print(f"\nmedians of {args.repeat}")
     header = ("pages", "server", "digitize s/page", "OCRmyPDF s/page", "ratio", "first page in OCR")
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
     rows = []
     for n in args.sizes:
         theirs = figures.median(f"ocrmypdf|{n}") / n
-        for kind in ("persistent", "temporary"):
+        for kind in args.servers:
             key = f"digitize ({kind} server)|{n}"
             ours = figures.median(key) / n
             first = figures.median_first(key)
@@ -233,8 +267,9 @@ def main(argv: list[str] | None = None) -> int:
             faster = "faster" if theirs >= ours else "slower"
             print(f"{n} | {kind} | {ours:.2f} | {theirs:.2f} | {theirs / ours:.2f}x ({faster}) | "
                   + (f"{first:.1f} s" if first is not None else "-"))
-    print(f"\nper page, steady state, interleaved in one process ({counted} pages, medians): the page function "
-          f"{ours_page:.2f} s, Tesseract alone on the raw scan {alone_page:.2f} s: {ours_page / alone_page:.2f}x")
+    if counted:
+        print(f"\nper page, steady state, interleaved in one process ({counted} pages, medians): the page function "
+              f"{ours_page:.2f} s, Tesseract alone on the raw scan {alone_page:.2f} s: {ours_page / alone_page:.2f}x")
     if args.json:
         args.json.write_text(json.dumps({
             "rows": rows, "per_page": {"ours": ours_page, "tesseract_alone": alone_page},

@@ -442,11 +442,11 @@ class RunSettings(SettingsPart):
         "system's temporary folder).",
     )
     start_server: bool = Field(
-        default=False,
+        default=True,
         description="`digitize run` and `digitize inbox` start the persistent Prefect server (`digitize server "
         "start`: 127.0.0.1, its database and record in DATA/prefect) when none runs, and leave it running for the "
-        "next runs. False: a run uses that server when it runs, else starts a temporary server for itself, which "
-        "costs each run 5-10 s before the first page (bench/throughput.py).",
+        "next runs (`digitize server stop` ends it). False: a run uses that server when it runs, else starts a "
+        "temporary server for itself, which costs each run 5-10 s before the first page (bench/throughput.py).",
     )
     server_port: int = Field(
         default=0,

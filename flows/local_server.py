@@ -41,6 +41,7 @@ from digitize.settings import PRIVACY_ENV, data_home
 __all__ = [
     "ServerRecord",
     "ServerStatus",
+    "launch_server",
     "running_api_url",
     "server_folder",
     "server_status",
@@ -222,31 +223,15 @@ def start_server(folder: Path | None = None, port: int = 0, timeout: float = 120
                 f"the Prefect server (pid {status.record.pid}) runs but does not answer at {status.record.api_url}; "
                 f"see {status.record.log}, then digitize server stop and start again"
             )
-        if port:
-            _check_port(port)
-        chosen = port or _free_port()
-        prefect_home = folder / "home"
-        prefect_home.mkdir(parents=True, exist_ok=True)
-        log_path = folder / _LOG
-        with open(log_path, "ab") as log_file:
-            log_file.write(f"--- {datetime.now(UTC).isoformat()} starting on 127.0.0.1:{chosen}\n".encode())
-            log_file.flush()
-            process = subprocess.Popen(
-                _command(chosen), env=_server_env(prefect_home), stdin=subprocess.DEVNULL,
-                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, cwd=folder,
-            )
-        api_url = f"http://127.0.0.1:{chosen}/api"
-        record = ServerRecord(
-            pid=process.pid, port=chosen, api_url=api_url, prefect_home=str(prefect_home), log=str(log_path),
-            started=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        atomic_write_text(folder / _RECORD, json.dumps(asdict(record), indent=1))
+        record, process = _launch(folder, port)
+        api_url = record.api_url
         if not _wait_healthy(api_url, process.pid, timeout, process):
             code = process.poll()
             _terminate(process.pid, 5.0)
             with contextlib.suppress(ProcessLookupError, ChildProcessError):
                 process.wait(timeout=1)
             (folder / _RECORD).unlink(missing_ok=True)
+            log_path = Path(record.log)
             tail = _tail(log_path)
             raise ConfigError(
                 f"the Prefect server did not answer at {api_url} within {timeout:.0f} s"
@@ -255,6 +240,47 @@ def start_server(folder: Path | None = None, port: int = 0, timeout: float = 120
             )
         log.info("Prefect server started at %s (pid %d)", api_url, process.pid)
         return record, True
+
+
+def launch_server(folder: Path | None = None, port: int = 0) -> tuple[ServerRecord, bool]:
+    """Start the persistent server unless it runs, without waiting for it to answer.
+
+    Return its record and whether it was started now.
+
+    A run calls this first thing, so that the server starts while Prefect is
+    imported and the first pages are processed; :func:`start_server` then
+    waits for it (measured: the server takes 5-10 s of wall clock to answer).
+    """
+    folder = folder or server_folder()
+    with _locked(folder):
+        status = server_status(folder, check_health=False)
+        if status.running and status.record is not None:
+            return status.record, False
+        record, _ = _launch(folder, port)
+        return record, True
+
+
+def _launch(folder: Path, port: int) -> tuple[ServerRecord, subprocess.Popen[bytes]]:
+    """Start the server process and write its record (the caller holds the lock)."""
+    if port:
+        _check_port(port)
+    chosen = port or _free_port()
+    prefect_home = folder / "home"
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    log_path = folder / _LOG
+    with open(log_path, "ab") as log_file:
+        log_file.write(f"--- {datetime.now(UTC).isoformat()} starting on 127.0.0.1:{chosen}\n".encode())
+        log_file.flush()
+        process = subprocess.Popen(
+            _command(chosen), env=_server_env(prefect_home), stdin=subprocess.DEVNULL,
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, cwd=folder,
+        )
+    record = ServerRecord(
+        pid=process.pid, port=chosen, api_url=f"http://127.0.0.1:{chosen}/api", prefect_home=str(prefect_home),
+        log=str(log_path), started=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    atomic_write_text(folder / _RECORD, json.dumps(asdict(record), indent=1))
+    return record, process
 
 
 def _wait_healthy(
@@ -273,6 +299,9 @@ def _wait_healthy(
 
 
 def _is_alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):  # a server this process launched, which has exited: reap it
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -34,7 +34,7 @@ from digitize.settings import Settings
 if TYPE_CHECKING:
     from prefect.server.api.server import SubprocessASGIServer
 
-__all__ = ["prefect_api", "require_prefect_server"]
+__all__ = ["launch_persistent_server", "prefect_api", "require_prefect_server"]
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,10 @@ def prefect_api(timeout: int = 120, settings: Settings | None = None) -> Iterato
     """
     configured = os.environ.get("PREFECT_API_URL")
     if configured:
-        yield configured
+        try:
+            yield configured
+        finally:
+            _flush_logs()  # the command may then end without the interpreter's exit handlers (cli/_batch.py)
         return
     persistent = _persistent_api(settings, timeout)
     if persistent is not None:
@@ -108,6 +111,23 @@ def prefect_api(timeout: int = 120, settings: Settings | None = None) -> Iterato
             yield server.api_url
     finally:
         server.stop()
+
+
+def launch_persistent_server(settings: Settings) -> str | None:
+    """Start the persistent server now if this run will use it and none runs; do not wait for it.
+
+    ``digitize run`` calls this first, so that the server comes up while
+    Prefect is imported and the first pages run; :func:`prefect_api` then
+    waits for it to answer. Nothing happens when ``PREFECT_API_URL`` is set
+    or ``runs.start_server`` is off. Returns the API URL of a server started
+    now (None: none was started).
+    """
+    if os.environ.get("PREFECT_API_URL") or not settings.runs.start_server:
+        return None
+    from digitize.flows.local_server import launch_server, server_folder
+
+    record, started = launch_server(server_folder(), port=settings.runs.server_port)
+    return record.api_url if started else None
 
 
 def _persistent_api(settings: Settings | None, timeout: float) -> str | None:
@@ -145,12 +165,14 @@ def _using(api_url: str) -> Iterator[None]:
 
 
 def _flush_logs() -> None:
-    """Send the run's log lines still queued for the API before the server goes away.
+    """Send the run's log lines and events still queued for the API before the server goes away.
 
     The former call, ``APILogHandler.flush()`` on the class, raised a
     TypeError in Prefect 3 (flush became an instance method) that was
     swallowed, so nothing was flushed. The worker that ships the lines is
-    drained directly, as the handler's own flush does, at most 5 s.
+    drained directly, as the handler's own flush does, at most 5 s; in
+    Prefect 3 this drains every queue service of the process (they share one
+    registry), the events worker that carries task-run states included.
     """
     from prefect.logging.handlers import APILogWorker
 

@@ -53,26 +53,23 @@ def retry_if_retryable(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(
-    name="page",
-    task_run_name="page {job.item_id}#{job.seq}",
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=retry_if_retryable,
-    cache_policy=NO_CACHE,
-)
+# The options every page task shares: its run's name, two retries with backoff for what can get better, no cache
+# (a page's result is kept in its work folder, keyed by its inputs: see pipeline.page).
+_PAGE_TASK: dict[str, Any] = {
+    "task_run_name": "page {job.item_id}#{job.seq}",
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "retry_condition_fn": retry_if_retryable,
+    "cache_policy": NO_CACHE,
+}
+
+
+@task(name="page", **_PAGE_TASK)
 def page_task(job: PageJob, settings: Settings) -> PageResult:
     return page_work(job, settings)
 
 
-@task(
-    name="page",
-    task_run_name="page {job.item_id}#{job.seq}",
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=retry_if_retryable,
-    cache_policy=NO_CACHE,
-)
+@task(name="page", **_PAGE_TASK)
 def pooled_page_task(job: PageJob, settings: Settings, pool: PagePool) -> PageResult:
     """A page on this machine's worker pool (:mod:`flows.pool`); the task runs in a thread of the flow."""
     return pool.run(job, settings)
@@ -86,14 +83,7 @@ def stages_through_store(settings: Settings) -> bool:
     return runs.task_runner == "dask" and bool(runs.dask_address)
 
 
-@task(
-    name="staged-page",
-    task_run_name="page {job.item_id}#{job.seq}",
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=retry_if_retryable,
-    cache_policy=NO_CACHE,
-)
+@task(name="staged-page", **_PAGE_TASK)
 def staged_page_task(job: PageJob, settings: Settings) -> PageResult:
     """A page on a worker that sees only the object store (see :mod:`delivery.staging`)."""
     return staged_page_work(job, settings)

@@ -26,6 +26,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # The data defaults live in $DIGITIZE_HOME: a test that relies on them writes into a folder of the session's.
     if "DIGITIZE_HOME" not in os.environ:
         os.environ["DIGITIZE_HOME"] = tempfile.mkdtemp(prefix="digitize-test-home-")
+    # A run's Prefect server dies with the test's run (a temporary one), so no test leaves a server behind; the
+    # default (a persistent server left running, runs.start_server) is tested on its own in test_server_cli.py.
+    os.environ.setdefault("DIGITIZE_RUNS__START_SERVER", "false")
 
 
 def _require_weed() -> None:

@@ -132,12 +132,48 @@ def test_a_run_uses_the_running_server_and_keeps_its_record(tmp_path: Path, home
         assert artifacts, "the batch report is an artifact of the flow run"
 
 
-def test_runs_start_server_setting_starts_it_in_the_background(
+def test_by_default_a_run_starts_the_server_leaves_it_for_the_next_and_stop_ends_it(
     tmp_path: Path, home: Path, env: dict[str, str]
 ) -> None:
+    default = {k: v for k, v in env.items() if k != "DIGITIZE_RUNS__START_SERVER"}  # runs.start_server: default
     batch = art_batch(tmp_path / "batch", {"art-b": 1})
-    run = _cli(["run", str(batch)], {**env, "DIGITIZE_RUNS__START_SERVER": "true"})
+    run = _cli(["run", str(batch)], default)
     assert run.returncode == 0, run.stderr[-3000:]
-    pid = int(str(_record(home)["pid"]))
+    assert "Starting temporary server" not in run.stderr
+    assert "left running for the next runs (digitize server stop)" in run.stdout + run.stderr
+    record = _record(home)
+    pid = int(str(record["pid"]))
     assert _alive(pid)  # outlives the run, for the next one
-    assert _cli(["server", "status"], env).returncode == 0
+    assert str(record["api_url"]).startswith("http://127.0.0.1:")
+    assert _cli(["server", "status"], default).returncode == 0
+
+    again = _cli(["run", str(art_batch(tmp_path / "batch2", {"art-c": 1}))], default)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert int(str(_record(home)["pid"])) == pid  # the same server, reused
+    with httpx.Client(base_url=str(record["api_url"]), timeout=10) as api:
+        flows = api.post("/flow_runs/filter", json={}).json()
+        assert sorted(f["state_type"] for f in flows) == ["COMPLETED", "COMPLETED"]
+
+    stopped = _cli(["server", "stop"], default)
+    assert stopped.returncode == 0 and f"pid {pid}" in stopped.stdout
+    assert not _alive(pid)
+    assert not (home / "prefect" / "server.json").exists()
+
+
+def test_runs_start_server_false_uses_a_temporary_server(tmp_path: Path, home: Path, env: dict[str, str]) -> None:
+    batch = art_batch(tmp_path / "batch", {"art-d": 1})
+    run = _cli(["run", str(batch)], {**env, "DIGITIZE_RUNS__START_SERVER": "false"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert not (home / "prefect" / "server.json").exists()  # nothing left running
+
+
+def test_a_launched_server_is_not_waited_for_then_waited_for_and_never_launched_twice(home: Path) -> None:
+    from digitize.flows.local_server import launch_server, server_folder, start_server
+
+    folder = server_folder(home)
+    record, launched = launch_server(folder)  # returns at once: the run goes on with its pages meanwhile
+    assert launched and record.api_url.startswith("http://127.0.0.1:")
+    assert launch_server(folder) == (record, False)  # launched, perhaps not answering yet: not launched twice
+    started, now = start_server(folder)  # waits for it
+    assert started.pid == record.pid and now is False
+    assert httpx.get(record.api_url + "/health", timeout=10).status_code == 200

@@ -139,8 +139,14 @@ def _safe_url(url: str) -> str:
 
 
 
+# Set by main(): the process is the console script, which a command may end without the interpreter's teardown.
+console_script = False
+
+
 def main() -> None:
     """The console script: an unexpected error is one line; its traceback only with -v."""
+    global console_script
+    console_script = True
     try:
         app()
     except Exception as exc:

@@ -79,15 +79,23 @@ def run(
         if refused is not None:
             raise refused
         from digitize.flows.pool import head_start
+        from digitize.flows.server import launch_persistent_server
         from digitize.scanners.run_lock import batch_lock
+
+        launched = launch_persistent_server(settings)  # runs.start_server: it comes up while the pages start
+        if launched:
+            _say(f"Prefect server started at {launched}, left running for the next runs (digitize server stop)")
 
         # taken before Prefect starts, so that a second run stops at once; the flow takes it again (re-entrant);
         # then the page workers and the first pages start while Prefect and the flow come up (flows/pool.py)
         with batch_lock(settings.work_dir, batch_dir, wait=wait), head_start(batch_dir, settings):
             from digitize.flows.batch import report_path, run_batch
+            from digitize.flows.pool import freeze_loaded_objects
             from digitize.flows.server import prefect_api
             from digitize.pipeline import tesseract
             from digitize.storage.factory import open_store
+
+            freeze_loaded_objects()  # Prefect's modules too: the run's garbage collections skip them
 
             info = tesseract.probe(settings.ocr.tessdata)
             store = open_store(settings.storage)
@@ -114,6 +122,10 @@ def run(
                       f"{escape(str(report_path(report, settings).resolve()))}.", soft_wrap=True)
         code = ExitCode.CATALOG
     if report.crashed_workers:
+        _leave_now(code)
+    from digitize.cli import _app
+
+    if _app.console_script:  # measured: the interpreter's teardown of Prefect, SQLAlchemy, OpenCV took 0.6 CPU s
         _leave_now(code)
     raise typer.Exit(code)
 
@@ -184,8 +196,12 @@ def _leave_now(code: int) -> None:
 
     After a worker process was killed, its broken pool can leave a thread
     that concurrent.futures joins at exit: a CI run printed the batch's
-    summary and then hung until killed. Everything is written and printed
-    by now (reports, catalog, storage), so nothing is lost by leaving here.
+    summary and then hung until killed. And after every run, the
+    interpreter's teardown of the modules a run loads cost 0.6 s of CPU
+    (bench/throughput.py, issue 18). Everything is written and printed by
+    now (reports, catalog, storage; the page workers are stopped, and
+    Prefect's queued log lines and events were sent as the run's API
+    context closed: flows/server.py), so nothing is lost by leaving here.
     """
     logging.shutdown()
     sys.stdout.flush()
