@@ -184,6 +184,7 @@ def thumbnail(
 
 
 @router.get("/items/{identifier}/thumbnail.png")
+@router.head("/items/{identifier}/thumbnail.png")
 def thumbnail_png(identifier: str, catalog: CatalogDep, renderer: RendererDep, viewer: ViewerDep) -> Response:
     """The old address: a redirect to the stored JPEG; rendered from the PDF only for an item stored without one."""
     item = readable_item(catalog, identifier, viewer)
@@ -193,6 +194,7 @@ def thumbnail_png(identifier: str, catalog: CatalogDep, renderer: RendererDep, v
 
 
 @router.get("/items/{identifier}/pages/{seq}.png")
+@router.head("/items/{identifier}/pages/{seq}.png")
 def page_image(identifier: str, seq: int, catalog: CatalogDep, renderer: RendererDep, viewer: ViewerDep) -> Response:
     return _page_image(catalog, renderer, viewer, identifier, seq, PAGE_WIDTH)
 

@@ -59,7 +59,7 @@ def _pages(site) -> list[str]:
     return [
         "/", "/?q=seki&lang=en", "/items/book", "/items/book?lang=ru", "/items/book/mirador",
         "/iiif/collection.json", "/iiif/book/manifest.json", "/iiif/book/pages/1/info.json",
-        f"/iiif/book/pages/1/{tile}",
+        f"/iiif/book/pages/1/{tile}", "/items/book/pages/1.png",
     ]
 
 
