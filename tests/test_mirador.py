@@ -16,6 +16,7 @@ import functools
 import http.server
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -171,12 +172,26 @@ def test_mirador_elsewhere_shows_the_book(browser, library, tmp_path):
         # Give the first page's remaining tiles a moment to be drawn, for the screenshot.
         wait(lambda: driver.execute_script(
             "return document.querySelectorAll('.mirador-osd-container canvas').length > 0"), timeout=30)
+        _tiles_settled(answers, identifier)
         shot = _shot(driver, "mirador-outside.png")
     assert shot.exists()
     # Every request reached us from the other origin (a cross-origin fetch: CORS let it through).
     fetched = [(path, origin) for method, path, _, origin in answers.seen if method == "GET"]
     assert (f"/iiif/{identifier}/manifest.json", outside) in fetched
     assert any(path.endswith("/info.json") and origin == outside for path, origin in fetched)
+
+
+def _tiles_settled(answers: Answers, identifier: str, quiet: float = 1.0, timeout: float = 20) -> None:
+    """Wait until no new tile has been asked for during ``quiet`` seconds (the page is drawn, for the screenshot)."""
+    deadline = time.monotonic() + timeout
+    seen, since = len(answers.tiles(identifier)), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = len(answers.tiles(identifier))
+        if now != seen:
+            seen, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
 
 
 def test_mirador_page_of_the_e_library(browser, library):
