@@ -14,6 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
 
+from digitize.errors import CatalogError
+
 __all__ = ["SCHEMA_HEAD", "migrate", "schema_revision"]
 
 # The newest Alembic revision in storage/migrations/versions (a test checks).
@@ -41,8 +43,15 @@ def migrate(engine: Engine, sqlite_file: Path | None) -> None:
     other databases) is locked so that two processes opening a new SQLite
     catalog at once do not both migrate it.
     """
-    if schema_revision(engine) == SCHEMA_HEAD:
+    revision = schema_revision(engine)
+    if revision == SCHEMA_HEAD:
         return
+    if revision is not None and revision.isdigit() and int(revision) > int(SCHEMA_HEAD):
+        raise CatalogError(
+            f"the catalog's schema is at revision {revision}, newer than this digitize knows ({SCHEMA_HEAD}): "
+            "a newer digitize migrated it; run that version, or point catalog.url (DIGITIZE_CATALOG__URL) "
+            "at another catalog"
+        )
     from alembic import command
     from alembic.config import Config
 

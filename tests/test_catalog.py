@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from digitize.errors import CatalogError
 from digitize.storage import fulltext
 from digitize.storage.catalog import SCHEMA_HEAD, Base, Catalog, SearchQuery, fold
 
@@ -175,6 +176,19 @@ def test_catalog_from_before_migrations_is_upgraded_in_place(tmp_path):
     assert _titles(catalog.search(text="kohne dağ".replace("kohne", "köhnə"))) == ["old"]
     assert inspect(create_engine(f"sqlite:///{path}")).has_table("events")
     catalog.close()
+
+
+def test_catalog_migrated_by_a_newer_release_is_refused_with_a_message(tmp_path):
+    """A catalog at a revision this code does not know: a clear message, not Alembic's traceback; left as it was."""
+    path = tmp_path / "newer.sqlite3"
+    Catalog(f"sqlite:///{path}").close()
+    newer = f"{int(SCHEMA_HEAD) + 1:04d}"
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE alembic_version SET version_num = ?", (newer,))
+    with pytest.raises(CatalogError, match=f"revision {newer}, newer than this digitize knows"):
+        Catalog(f"sqlite:///{path}")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (newer,)
 
 
 def test_two_catalogs_on_one_new_file(tmp_path):
