@@ -25,6 +25,7 @@ scan with the same model, one thread each).
     .venv/bin/python -m bench.throughput                  # 3, 9, 27 pages, 3 repetitions
     .venv/bin/python -m bench.throughput --sizes 3 9 --repeat 1
     .venv/bin/python -m bench.throughput --sizes 3 27 --servers persistent   # warm server only, vs OCRmyPDF
+    .venv/bin/python -m bench.throughput --sizes 9 27 --real-pages 10      # the issue's table: + 10 real newsprint pages
 """
 
 from __future__ import annotations
@@ -85,6 +86,29 @@ def make_batch(root: Path, pages: int) -> tuple[Path, Path]:
     scans = sorted(item.glob("*.tif"), key=lambda p: int(p.stem.split("-")[1]))
     pdf = root / "scans.pdf"
     pdf.write_bytes(img2pdf.convert([str(p) for p in scans]))
+    return item.parent, pdf
+
+
+def make_real_batch(root: Path, pages: int, lines: Path) -> tuple[Path, Path]:
+    """One item of ``pages`` pages stacked from real newsprint line scans (as bench/real_print.py does), and its PDF.
+
+    The issue's "small real-newsprint pages": Komi 1939 newsprint lines (../shared/realscans), read with the
+    ``Cyrillic`` model and the item's language (Komi), so the re-reading uses the Komi word list.
+    """
+    from bench.real_print import load_lines, stack_pages
+
+    item = root / "batch" / "real"
+    item.mkdir(parents=True)
+    (item / "item.toml").write_text(
+        f'title = "Real newsprint"\nlanguage = "kv-Cyrl"\nscript = "Cyrl"\nyear = 1939\nocr_model = "{MODEL}"\n',
+        encoding="utf-8",
+    )
+    found = load_lines(lines)
+    if not found:
+        raise SystemExit(f"no real line scans in {lines} (--real-pages needs ../shared/realscans)")
+    stacked = stack_pages(found, -(-len(found) // pages), item)
+    pdf = root / "scans.pdf"
+    pdf.write_bytes(img2pdf.convert([str(p.path) for p in stacked]))
     return item.parent, pdf
 
 
@@ -179,7 +203,7 @@ def _per_rep_table(figures: Figures, args: argparse.Namespace) -> None:
     header = ("rep", "pages", "server", "digitize s", "OCRmyPDF s", "ratio", "first page in OCR", "load")
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
-    for n in args.sizes:
+    for n in args.labels:
         theirs = figures.runs[f"ocrmypdf|{n}"]
         for kind in args.servers:
             for rep, (ours, peer) in enumerate(zip(figures.runs[f"digitize ({kind} server)|{n}"], theirs, strict=True)):
@@ -197,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS),
                         help="which runs of ours: with the persistent server running, and/or a temporary one")
     parser.add_argument("--no-interleaved", action="store_true", help="skip the per-page Tesseract-alone comparison")
+    parser.add_argument("--real-pages", type=int, default=0,
+                        help="also a batch of this many pages stacked from real newsprint lines (the issue's 10)")
+    parser.add_argument("--real-lines", type=Path, default=None, help="folder of real line scans (bench/real_print)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
@@ -212,7 +239,16 @@ def main(argv: list[str] | None = None) -> int:
         start_server(folder)
         server_start = time.perf_counter() - started
         stack.callback(stop_server, folder)
-        batches = {n: make_batch(tmp / f"src-{n}", n) for n in args.sizes}
+        batches = {str(n): make_batch(tmp / f"src-{n}", n) for n in args.sizes}
+        pages_of = {str(n): n for n in args.sizes}
+        if args.real_pages:
+            from bench.real_print import DEFAULT_LINES
+
+            real = f"{args.real_pages} real"
+            batches[real] = make_real_batch(tmp / "src-real", args.real_pages, args.real_lines or DEFAULT_LINES)
+            pages_of[real] = len(list((batches[real][0] / "real").glob("page-*.png")))
+        args.labels = list(batches)
+        args.pages_of = pages_of
         commands = ("ocrmypdf", *(f"digitize ({kind} server)" for kind in args.servers))
         for rep in range(args.repeat):
             order = commands[rep % len(commands):] + commands[:rep % len(commands)]
@@ -234,13 +270,13 @@ def main(argv: list[str] | None = None) -> int:
                             stop_server(server_folder(home))
                     timing.load = os.getloadavg()[0]
                     figures.add(f"{command}|{n}", timing)
-                    print(f"rep {rep + 1} {n:>3} pages {command:30} {timing.seconds:6.1f} s"
+                    print(f"rep {rep + 1} {n:>7} pages {command:30} {timing.seconds:6.1f} s"
                           + (f"  first page in OCR {timing.first_ocr:.1f} s" if timing.first_ocr is not None else ""),
                           flush=True)
         ours_page = alone_page = counted = 0
         if not args.no_interleaved:
             ours_page, alone_page, counted = per_page_vs_tesseract(
-                batches[max(args.sizes)][0] / "book", tmp, args.interleaved_pages
+                batches[str(max(args.sizes))][0] / "book", tmp, args.interleaved_pages
             )
     load_after = os.getloadavg()[0]
 
@@ -254,11 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
     rows = []
-    for n in args.sizes:
-        theirs = figures.median(f"ocrmypdf|{n}") / n
+    for n in args.labels:
+        count = args.pages_of[n]
+        theirs = figures.median(f"ocrmypdf|{n}") / count
         for kind in args.servers:
             key = f"digitize ({kind} server)|{n}"
-            ours = figures.median(key) / n
+            ours = figures.median(key) / count
             first = figures.median_first(key)
             rows.append({"pages": n, "server": kind, "digitize_s_per_page": ours, "ocrmypdf_s_per_page": theirs,
                          "ratio": theirs / ours, "first_page_in_ocr_s": first,
