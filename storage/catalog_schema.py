@@ -19,7 +19,7 @@ from digitize.errors import CatalogError
 __all__ = ["SCHEMA_HEAD", "migrate", "schema_revision"]
 
 # The newest Alembic revision in storage/migrations/versions (a test checks).
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 # The revision a catalog made by ``create_all`` (before migrations) is at.
 _LEGACY_REVISION = "0001"
 

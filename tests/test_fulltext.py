@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from digitize.errors import SearchQueryError
 from digitize.storage.catalog import Catalog, SearchQuery, SearchSort
 from digitize.storage.catalog_records import Viewer
+from digitize.storage.catalog_schema import SCHEMA_HEAD
 from digitize.storage.search import make_snippet, plain, query_terms, title_sort_key
 
 from helpers.catalog_data import make_registration, postgres_catalog_url
@@ -186,7 +187,7 @@ def test_catalog_at_0006_is_migrated_and_indexed(tmp_path):
         command.downgrade(config, "0006")
     catalog.close()
     catalog = Catalog(url)
-    assert catalog.schema_revision() == "0007"
+    assert catalog.schema_revision() == SCHEMA_HEAD
     assert _ids(catalog.search(text="seki")) == ["cyr"]
     catalog.close()
 
@@ -368,3 +369,78 @@ def test_the_matches_are_read_through_the_indexes(catalog, tmp_path):
                               "set_config('enable_indexscan', 'off', true)"))
             plan = " ".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + sql, params))
             assert "Bitmap Index Scan on fulltext_items_vector" in plan, plan
+
+
+_LISTING_COLUMNS = ("id, year, embargo_until, identifier, kind, status, review_state, access, language, script, "
+                    "collection, title_sort, fulltext_meta")
+
+
+def _listing_differs(catalog) -> list[object]:
+    """PostgreSQL: the rows of ``fulltext_listing`` that are not a copy of their item's columns, and the reverse."""
+    with catalog.engine.connect() as conn:
+        return list(conn.exec_driver_sql(
+            f"(SELECT {_LISTING_COLUMNS} FROM items EXCEPT SELECT {_LISTING_COLUMNS} FROM fulltext_listing) UNION ALL "
+            f"(SELECT {_LISTING_COLUMNS} FROM fulltext_listing EXCEPT SELECT {_LISTING_COLUMNS} FROM items)"
+        ))
+
+
+@pytest.mark.skipif(not postgres_catalog_url(), reason="needs DIGITIZE_TEST_POSTGRES_URL")
+def test_postgresql_listing_follows_items_through_every_change(tmp_path):
+    """The narrow table a search ranks from (``fulltext.LISTING``) holds each item's columns after every kind of write,
+    after a reindex, and after a catalog at 0007 is migrated; its searches find what they found before."""
+    from alembic import command
+    from alembic.config import Config
+
+    from digitize.storage.catalog_records import ReviewDecision, ReviewState
+
+    catalog = Catalog(postgres_catalog_url(fresh=True) or "")
+    _register(catalog, tmp_path, "a", "Köhnə ad", ["köhnə mətn"], script="Latn", authors=["Quliyev"])
+    _register(catalog, tmp_path, "b", "Başqa kitab", ["mətn"], script="Latn", access="staff", collection="B")
+    _register(catalog, tmp_path, "a", "Yeni ad", ["təzə mətn"], script="Latn", authors=["Quliyev"])  # again
+    assert not _listing_differs(catalog)
+    record = dataclasses.replace(catalog.get("b").record(), title="Quliyev haqqında", title_latin="Quliyev haqqında",
+                                 year=1999)
+    catalog.edit_record("b", record, actor="tester", states=tuple(ReviewState))
+    catalog.set_review("a", ReviewDecision(ReviewState.REJECTED, "tester", from_state=ReviewState.PUBLISHED))
+    assert not _listing_differs(catalog)
+    assert _ids(catalog.search(text="quliyev")) == ["b"]  # its title: staff-only text, public metadata
+    catalog.withdraw("b")
+    assert not _listing_differs(catalog) and catalog.search(text="quliyev").total == 0
+    with catalog.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM items WHERE identifier = 'b'")
+    assert not _listing_differs(catalog)
+    _register(catalog, tmp_path, "c", "Quliyevlər", ["söz"], script="Latn")
+    with catalog.engine.begin() as conn:  # damage: the listing loses its rows
+        conn.exec_driver_sql("DELETE FROM fulltext_listing")
+    assert not catalog.search(text="quliyevler").hits[0].in_metadata  # found by its text only
+    assert catalog.reindex() == 2
+    assert not _listing_differs(catalog) and catalog.search(text="quliyevler").hits[0].in_metadata
+    config = Config()
+    config.set_main_option("script_location", str(Path(catalog_module_file()).with_name("migrations")))
+    with catalog.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0007")
+        assert not conn.exec_driver_sql("SELECT to_regclass('fulltext_listing')").scalar()
+    catalog.close()
+    catalog = Catalog(postgres_catalog_url() or "")
+    assert catalog.schema_revision() == SCHEMA_HEAD and not _listing_differs(catalog)
+    assert catalog.search(text="quliyevler").hits[0].in_metadata
+    catalog.close()
+
+
+def test_searches_of_one_shape_each_get_their_own_answer(catalog, tmp_path):
+    """PostgreSQL keeps a search's statement and runs it again with the next search's values (``_pg_search``):
+    the words, filters and viewer's date of each search must be its own."""
+    _register(catalog, tmp_path, "x1960", "Kənd", ["ortaq birinci"], year=1961, script="Latn", collection="A")
+    _register(catalog, tmp_path, "x1970", "Şəhər", ["ortaq ikinci"], year=1975, script="Latn", collection="B")
+    _register(catalog, tmp_path, "later", "Gələcək", ["ortaq üçüncü"], year=1975, script="Latn", collection="B",
+              embargo_until=date.today() + timedelta(days=3))
+    for _ in range(2):
+        assert _ids(catalog.search(text="birinci")) == ["x1960"]
+        assert _ids(catalog.search(text="ikinci")) == ["x1970"]
+        assert _ids(catalog.search(SearchQuery(text="ortaq", year_from=1960, year_to=1969))) == ["x1960"]
+        assert _ids(catalog.search(SearchQuery(text="ortaq", year_from=1970, year_to=1979))) == ["x1970"]
+        assert _ids(catalog.search(SearchQuery(text="ortaq", collection="A"))) == ["x1960"]
+        assert _ids(catalog.search(SearchQuery(text="ortaq", collection="B"))) == ["x1970"]
+        assert sorted(_ids(catalog.search(SearchQuery(text="ortaq", viewer=Viewer(is_staff=True))))) == [
+            "later", "x1960", "x1970"]
