@@ -25,7 +25,7 @@ scan with the same model, one thread each).
     .venv/bin/python -m bench.throughput                  # 3, 9, 27 pages, 3 repetitions
     .venv/bin/python -m bench.throughput --sizes 3 9 --repeat 1
     .venv/bin/python -m bench.throughput --sizes 3 27 --servers persistent   # warm server only, vs OCRmyPDF
-    .venv/bin/python -m bench.throughput --sizes 9 27 --real-pages 10      # the issue's table: + 10 real newsprint pages
+    .venv/bin/python -m bench.throughput --sizes 9 27 --real-pages 10   # + 10 real newsprint pages
 """
 
 from __future__ import annotations
