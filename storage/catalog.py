@@ -592,22 +592,8 @@ class Catalog:
         total = len(rows) if exact else min(len(rows), window)  # not exact: "at least"
         facets = _facets(rows.values()) if query.facets else {}
         shown = [row.id for row in ordered[offset:offset + limit]]
-        # The items shown, with their text in the index's form (where the words are): one query.
-        items_by_id = {
-            row.id: row
-            for row in session.scalars(
-                select(ItemRow).options(undefer(ItemRow.text_search)).where(ItemRow.id.in_(shown))
-            )
-        } if shown else {}
-        chosen = [items_by_id[item_id] for item_id in shown if item_id in items_by_id]
-        items = [_catalog_item(row) for row in chosen]
-        in_meta = {row.id: row.id in meta for row in chosen}
-        index_texts = {row.id: row.text_search or "" for row in chosen}
-        hits = self._hits(session, [row.id for row in chosen], items, text_terms, viewer, in_meta, index_texts)
-        suggestion = None
-        if not total and text_terms:
-            suggestion = _suggestion(session, query.text, text_terms)
-        return SearchResult(total, items, query, hits=hits, facets=facets, suggestion=suggestion, total_exact=exact)
+        return self._answer(session, query, text_terms, viewer, {item_id: item_id in meta for item_id in shown},
+                            total, facets, exact)
 
     def _pg_search(
         self,
@@ -763,7 +749,23 @@ class Catalog:
         total = found_count if exact else min(found_count, window)  # not exact: "at least"
         facets = _facet_lists(counts) if query.facets else {}
         shown.sort()
-        ids = [item_id for _, item_id, _ in shown]
+        return self._answer(session, query, text_terms, viewer, {item_id: flag for _, item_id, flag in shown},
+                            total, facets, exact)
+
+    def _answer(
+        self,
+        session: Session,
+        query: SearchQuery,
+        text_terms: tuple[Term, ...],
+        viewer: Viewer,
+        shown: dict[int, bool],
+        total: int,
+        facets: dict[str, list[FacetCount]],
+        exact: bool,
+    ) -> SearchResult:
+        """The answer of either engine: the items ``shown`` (id → whether its metadata holds the words, in the
+        order shown), read with their text in the index's form (where the words are) in one query, and their hits."""
+        ids = list(shown)
         items_by_id = {
             row.id: row
             for row in session.scalars(
@@ -772,9 +774,8 @@ class Catalog:
         } if ids else {}
         chosen = [items_by_id[item_id] for item_id in ids if item_id in items_by_id]
         items = [_catalog_item(row) for row in chosen]
-        in_meta = {item_id: flag for _, item_id, flag in shown}
         index_texts = {row.id: row.text_search or "" for row in chosen}
-        hits = self._hits(session, [row.id for row in chosen], items, text_terms, viewer, in_meta, index_texts)
+        hits = self._hits(session, [row.id for row in chosen], items, text_terms, viewer, shown, index_texts)
         suggestion = None
         if not total and text_terms:
             suggestion = _suggestion(session, query.text, text_terms)
